@@ -1,0 +1,1 @@
+"""Logs in, sequences out: loaders, the shop world, cleaning, id mapping, splits."""

@@ -1,0 +1,25 @@
+"""Models and the explicit registry that maps names to classes.
+
+No import-by-string tricks: every model is imported here and listed in ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+from seqrec.models.als import ImplicitALS
+from seqrec.models.base import Recommender
+from seqrec.models.popularity import Popularity
+
+REGISTRY: dict[str, type[Recommender]] = {
+    Popularity.name: Popularity,
+    ImplicitALS.name: ImplicitALS,
+}
+
+
+def get_model_class(name: str) -> type[Recommender]:
+    """The model class registered under ``name``; the error lists the known names."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+__all__ = ["REGISTRY", "Recommender", "get_model_class"]

@@ -1,0 +1,1 @@
+"""LLM-wave models (text encoders, semantic ids, generative retrieval, HSTU, LLM rankers)."""

@@ -1,0 +1,1 @@
+"""Neural sequential models: the shared trainer, losses, blocks, one file per network."""

@@ -1,0 +1,1 @@
+"""The example user through every model: explanations, tables, the HTML report."""
