@@ -1,0 +1,217 @@
+"""Train several models on one split and rank them: the engine behind benchmark and walkthrough.
+
+Configs come from a TOML/JSON file with one table per model (``[als] factors = 64``); a tuned
+config saved by ``seqrec tune`` (``configs/tuned/<dataset>/<model>.json``) overrides the file
+when ``use_tuned`` is set. Thread counts are applied once here and recorded with every timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from seqrec.data.splits import Split
+from seqrec.data.types import Dataset
+from seqrec.evaluation.protocol import EvalResult, evaluate_model
+from seqrec.models import REGISTRY, get_model_class
+from seqrec.models.base import Recommender
+
+TUNED_DIR = Path("configs/tuned")
+
+
+def set_threads(threads: int) -> None:
+    """One place that sets the thread count of torch and of the BLAS behind numpy."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # threadpoolctl ships with scikit-learn / implicit; optional
+        pass
+
+
+def load_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
+    """``{model: {field: value}}`` from a TOML or JSON file (``None`` -> empty)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"{path}: cannot parse: {error}") from error
+    unknown = [name for name in data if name not in REGISTRY]
+    if unknown:
+        raise ValueError(f"{path}: unknown model section(s) {unknown}; known: {', '.join(sorted(REGISTRY))}")
+    return {name: dict(values) for name, values in data.items()}
+
+
+def tuned_config(dataset: str, model: str, split: str = "loo", root: Path = TUNED_DIR) -> dict[str, Any] | None:
+    """The best config ``seqrec tune`` saved for this dataset, split and model, if any."""
+    path = root / dataset / split / f"{model}.json"
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text())["config"])
+
+
+def build_model(name: str, overrides: dict[str, Any] | None, threads: int) -> Recommender:
+    """Instantiate a registered model; ``threads`` goes to models that have such a field."""
+    model_class = get_model_class(name)
+    values = dict(overrides or {})
+    fields = getattr(model_class.Config, "__dataclass_fields__", {})
+    if "threads" in fields and "threads" not in values:
+        values["threads"] = threads
+    return model_class(values)
+
+
+@dataclass
+class ModelRun:
+    name: str
+    model: Recommender
+    fit_seconds: float
+    valid: EvalResult | None
+    test: EvalResult
+
+
+@dataclass
+class Leaderboard:
+    dataset: str
+    split: str
+    split_description: str
+    exclude_history: bool
+    threads: int
+    runs: list[ModelRun] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """One JSON-ready row per model, sorted by test NDCG@10; ``% of reference`` if given."""
+        ref = next((r for r in self.runs if r.name == reference), None)
+        rows = []
+        for run in sorted(self.runs, key=lambda r: -r.test.metrics["NDCG@10"]):
+            row: dict[str, Any] = {"model": run.name, "fit_seconds": round(run.fit_seconds, 3)}
+            row.update(run.test.summary())
+            if run.valid is not None:
+                row["valid_NDCG@10"] = round(run.valid.metrics["NDCG@10"], 6)
+            if ref is not None:
+                for metric in ("HR@10", "NDCG@10"):
+                    denominator = ref.test.metrics[metric]
+                    row[f"{metric}_pct_of_{reference}"] = round(100 * run.test.metrics[metric] / denominator, 1) if denominator else None
+            rows.append(row)
+        return rows
+
+    def to_json(self, reference: str | None = None) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split,
+            "split_description": self.split_description,
+            "exclude_history": self.exclude_history,
+            "protocol": "full ranking over the whole catalog, pessimistic ties",
+            "threads": self.threads,
+            "meta": self.meta,
+            "leaderboard": self.rows(reference),
+        }
+
+    def to_markdown(self, reference: str | None = None) -> str:
+        rows = self.rows(reference)
+        lines = [
+            f"# {self.dataset} — {self.split}",
+            "",
+            f"{self.split_description}. Full ranking, pessimistic ties, history "
+            f"{'excluded' if self.exclude_history else 'kept'}; threads = {self.threads}.",
+            "",
+            "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | MRR@10 | coverage@10 | fit s | eval s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in rows:
+            low, high = row["NDCG@10_ci"]
+            lines.append(
+                f"| {row['model']} | {row['HR@10']:.4f} | {row['NDCG@10']:.4f} | [{low:.4f}, {high:.4f}] | "
+                f"{row['MRR@10']:.4f} | {row['coverage@10']:.3f} | {row['fit_seconds']:.2f} | {row['eval_seconds']:.2f} |"
+            )
+        lines += ["", f"Machine: {self.meta.get('machine', '')}; date: {self.meta.get('date', '')}; command: `{self.meta.get('command', '')}`", ""]
+        return "\n".join(lines)
+
+
+def machine_meta(command: str, threads: int) -> dict[str, Any]:
+    return {
+        "machine": f"{platform.node() or 'host'} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "threads": threads,
+    }
+
+
+def run_models(
+    dataset: Dataset,
+    split: Split,
+    models: Sequence[str],
+    configs: dict[str, dict[str, Any]] | None = None,
+    threads: int = 1,
+    evaluate_valid: bool = True,
+    prepare: Callable[[Recommender], Recommender] | None = None,
+    on_event: Callable[[str, str], None] | None = None,
+) -> Leaderboard:
+    """Fit each model on ``split.train`` and evaluate it on validation and test.
+
+    ``prepare`` may attach extra state before fitting (the shop world's oracle needs the world).
+    ``on_event(model, message)`` reports progress.
+    """
+    set_threads(threads)
+    configs = configs or {}
+    popularity = split.train.item_counts()
+    board = Leaderboard(dataset.name, split.name, split.description, dataset.exclude_history, threads)
+    for name in models:
+        model = build_model(name, configs.get(name), threads)
+        if prepare is not None:
+            model = prepare(model)
+        if on_event:
+            on_event(name, "fitting")
+        start = time.perf_counter()
+        fit_model(model, split, dataset.exclude_history)
+        fit_seconds = time.perf_counter() - start
+        if on_event:
+            on_event(name, f"fitted in {fit_seconds:.1f}s; evaluating")
+        valid = evaluate_model(model, split.valid, dataset.exclude_history, popularity) if evaluate_valid and len(split.valid) else None
+        test = evaluate_model(model, split.test, dataset.exclude_history, popularity)
+        board.runs.append(ModelRun(name, model, fit_seconds, valid, test))
+        if on_event:
+            on_event(name, f"test NDCG@10 {test.metrics['NDCG@10']:.4f}")
+    return board
+
+
+def fit_model(model: Recommender, split: Split, exclude_history: bool) -> Recommender:
+    """Fit on the training data; models that early-stop also get the validation set."""
+    if hasattr(model.config, "exclude_history"):
+        model.config.exclude_history = exclude_history
+    return model.fit(split.train, split.valid)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

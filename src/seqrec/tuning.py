@@ -1,0 +1,67 @@
+"""Fair tuning: every model searches its declared space on the validation split only.
+
+Dacrema et al. (2019) and Ludewig et al. (2021) showed that untuned baselines make new models look
+better than they are, so ``seqrec tune`` gives every model the same budget of Optuna trials (TPE,
+seeded). Each trial fits on ``split.train`` and is scored by NDCG@10 on ``split.valid``; the test
+targets are never touched. The best config is saved as JSON (atomically) where ``seqrec
+benchmark --tuned`` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from seqrec.data.splits import Split
+from seqrec.data.types import Dataset
+from seqrec.evaluation.protocol import evaluate_model
+from seqrec.experiment import TUNED_DIR, build_model, fit_model, json_default, set_threads, write_atomic
+from seqrec.models import get_model_class
+
+
+def tune(
+    model_name: str,
+    dataset: Dataset,
+    split: Split,
+    trials: int,
+    base_config: dict[str, Any] | None = None,
+    threads: int = 1,
+    seed: int = 0,
+    metric: str = "NDCG@10",
+    on_trial: Callable[[int, float, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Search the model's space; returns ``{"config", "value", "trials": [...]}``."""
+    import optuna
+
+    model_class = get_model_class(model_name)
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    set_threads(threads)
+    popularity = split.train.item_counts()
+    history: list[dict[str, Any]] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        overrides = {**(base_config or {}), **model_class.search_space(trial)}
+        model = build_model(model_name, overrides, threads)
+        start = time.perf_counter()
+        fit_model(model, split, dataset.exclude_history)
+        result = evaluate_model(model, split.valid, dataset.exclude_history, popularity)
+        value = result.metrics[metric]
+        history.append({"number": trial.number, "value": value, "config": overrides, "seconds": time.perf_counter() - start})
+        if on_trial is not None:
+            on_trial(trial.number, value, overrides)
+        return value
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=trials)
+    best = max(history, key=lambda row: row["value"])
+    return {"model": model_name, "metric": f"valid {metric}", "value": best["value"], "config": best["config"], "trials": history}
+
+
+def save_tuned(result: dict[str, Any], dataset: str, split: str, root: Path = TUNED_DIR) -> Path:
+    path = root / dataset / split / f"{result['model']}.json"
+    write_atomic(path, json.dumps(result, indent=2, default=json_default) + "\n")
+    return path
