@@ -19,6 +19,7 @@ one) because a deployed model sees a user's latest actions at request time witho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -130,7 +131,7 @@ def _first_after(sequences: SequenceData, history_len: np.ndarray, window_end: n
     return EvalSet(histories, sequences.items[target_pos].copy(), sequences.timestamps[target_pos].copy())
 
 
-SPLITS = {"loo": leave_one_out, "temporal": temporal}
+SPLITS: dict[str, Callable[[SequenceData], Split]] = {"loo": leave_one_out, "temporal": temporal}
 
 
 def make_split(name: str, sequences: SequenceData) -> Split:

@@ -103,7 +103,9 @@ def config_help(config_class: type) -> list[tuple[str, Any, str]]:
     """(field, default, help) for every field of a config dataclass."""
     rows = []
     for f in dataclasses.fields(config_class):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         rows.append((f.name, default, f.metadata.get("help", "")))
     return rows
 
@@ -112,7 +114,7 @@ class Recommender(ABC):
     """Base class of every model: stores a typed config; subclasses implement fit and score."""
 
     name: ClassVar[str] = "base"
-    Config: ClassVar[type] = object
+    Config: ClassVar[type[Any]] = object
     era: ClassVar[int] = 0
     """0 order-agnostic, 1 pre-deep-learning sequential, 2 deep learning, 3 LLM wave."""
     sequential: ClassVar[bool] = False

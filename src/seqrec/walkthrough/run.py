@@ -91,7 +91,7 @@ def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -
 def attach_world(dataset: Dataset) -> Callable[[Recommender], Recommender]:
     def prepare(model: Recommender) -> Recommender:
         if model.name in NEEDS_WORLD:
-            return model.attach(dataset.extras["world"])  # type: ignore[attr-defined, no-any-return]
+            return model.attach(dataset.extras["world"])  # type: ignore[attr-defined]
         return model
 
     return prepare
