@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from seqrec.models.als import ImplicitALS
 from seqrec.models.base import Recommender
+from seqrec.models.markov import MarkovChain, MarkovChainK
 from seqrec.models.popularity import Popularity
+from seqrec.models.sequential_rules import SequentialRules
 
 REGISTRY: dict[str, type[Recommender]] = {
     Popularity.name: Popularity,
     ImplicitALS.name: ImplicitALS,
+    MarkovChain.name: MarkovChain,
+    MarkovChainK.name: MarkovChainK,
+    SequentialRules.name: SequentialRules,
 }
 
 
