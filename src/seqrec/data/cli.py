@@ -1,0 +1,113 @@
+"""``seqrec data``: fetch, describe and export datasets. Thin: parse, call the library, print.
+
+Bad input (a :class:`DataError`) or a failed fetch prints ``error: <message>`` to stderr and
+exits with code 2; progress notes (e.g. which copy of ML-100K was used) go to stderr too, so
+stdout carries only the result (a path, a table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from seqrec.data.datasets import dataset_info, export_dataset, load_dataset
+from seqrec.data.errors import DataError, FetchError
+from seqrec.data.fetch import fetch
+
+data_app = typer.Typer(
+    help="Fetch, describe and export datasets (MovieLens, RecBole atomic files, Amazon reviews, "
+    "CSV/Parquet tables, the synthetic shop).",
+    no_args_is_help=True,
+)
+
+NameArgument = Annotated[
+    str, typer.Argument(help="ml-100k, shop, shop:SIZE, or a path to a dataset file or folder.")
+]
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", help="Cache folder (default: $SEQREC_CACHE or ~/.cache/seqrec)."),
+]
+
+_INFO_ROWS = (
+    ("users", "users"),
+    ("items", "items"),
+    ("interactions", "interactions"),
+    ("density", "density"),
+    ("length_min", "sequence length min"),
+    ("length_p5", "sequence length p5"),
+    ("length_p25", "sequence length p25"),
+    ("length_p50", "sequence length median"),
+    ("length_p75", "sequence length p75"),
+    ("length_p95", "sequence length p95"),
+    ("length_max", "sequence length max"),
+    ("length_mean", "sequence length mean"),
+    ("first", "first interaction"),
+    ("last", "last interaction"),
+    ("span_days", "time span (days)"),
+    ("exclude_history", "exclude seen items"),
+)
+
+
+def _note(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@contextmanager
+def _exit_2_on_bad_data() -> Iterator[None]:
+    try:
+        yield
+    except (DataError, FetchError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+@data_app.command("fetch")
+def fetch_command(name: NameArgument = "ml-100k", cache_dir: CacheDirOption = None) -> None:
+    """Download a dataset into the cache (verified) and print the folder it is in."""
+    with _exit_2_on_bad_data():
+        folder = fetch(name, cache_dir, report=_note)
+    typer.echo(str(folder))
+
+
+@data_app.command("info")
+def info_command(name: NameArgument, cache_dir: CacheDirOption = None) -> None:
+    """Print a dataset's size, density, sequence lengths and time span."""
+    with _exit_2_on_bad_data():
+        info = dataset_info(load_dataset(name, cache_dir, report=_note))
+    table = Table(title=f"dataset {info['name']}")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, label in _INFO_ROWS:
+        if key in info:
+            table.add_row(label, _format(info[key]))
+    Console().print(table)
+
+
+@data_app.command("export")
+def export_command(
+    name: NameArgument,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for interactions.csv and catalog.csv.")
+    ],
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """Write the cleaned dataset as interactions.csv and catalog.csv (original ids)."""
+    with _exit_2_on_bad_data():
+        interactions, catalog = export_dataset(load_dataset(name, cache_dir, report=_note), out)
+    typer.echo(f"wrote {interactions} and {catalog}")
+
+
+def _format(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}" if value < 1 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
