@@ -8,10 +8,12 @@ from __future__ import annotations
 from seqrec.models.als import ImplicitALS
 from seqrec.models.base import Recommender
 from seqrec.models.markov import MarkovChain, MarkovChainK
+from seqrec.models.oracle import OracleRecommender
 from seqrec.models.popularity import Popularity
 from seqrec.models.sequential_rules import SequentialRules
 
 REGISTRY: dict[str, type[Recommender]] = {
+    OracleRecommender.name: OracleRecommender,
     Popularity.name: Popularity,
     ImplicitALS.name: ImplicitALS,
     MarkovChain.name: MarkovChain,
