@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from seqrec.models.als import ImplicitALS
 from seqrec.models.base import Recommender
+from seqrec.models.item2vec import Item2Vec
+from seqrec.models.item_knn import ItemKNN
 from seqrec.models.markov import MarkovChain, MarkovChainK
 from seqrec.models.oracle import OracleRecommender
 from seqrec.models.popularity import Popularity
 from seqrec.models.sequential_rules import SequentialRules
+from seqrec.models.session_knn import SKNN, VSKNN
 
 REGISTRY: dict[str, type[Recommender]] = {
     OracleRecommender.name: OracleRecommender,
@@ -19,6 +22,10 @@ REGISTRY: dict[str, type[Recommender]] = {
     MarkovChain.name: MarkovChain,
     MarkovChainK.name: MarkovChainK,
     SequentialRules.name: SequentialRules,
+    ItemKNN.name: ItemKNN,
+    SKNN.name: SKNN,
+    VSKNN.name: VSKNN,
+    Item2Vec.name: Item2Vec,
 }
 
 
