@@ -153,23 +153,46 @@ def _system(gram: np.ndarray, factors_h: np.ndarray, extra_conf: np.ndarray, reg
     return gram + (factors_h * extra_conf[:, None]).T @ factors_h + reg * np.eye(d)
 
 
-def solve_all(fixed: np.ndarray, extra_conf: sp.csr_matrix, reg: float) -> np.ndarray:
+def solve_all(fixed: np.ndarray, extra_conf: sp.csr_matrix, reg: float, batch_cells: int = 4_000_000) -> np.ndarray:
     """Solve every row of ``extra_conf`` (values ``c - 1``) against the fixed factors.
 
     Row ``u``: ``x_u = (FᵀF + Fᵀ(C_u − I)F + λI)⁻¹ FᵀC_u p_u`` (Hu et al. eq. 4).
+    Rows are solved in batches of similar length: each batch gathers its rows' factors into a
+    zero-padded [B, n, d] array (padding rows carry zero confidence, so they add nothing) and
+    calls one batched ``np.linalg.solve``. ``batch_cells`` bounds ``B * n * d``.
     """
-    gram = fixed.T @ fixed  # [d, d]
+    gram = fixed.T @ fixed + reg * np.eye(fixed.shape[1])  # [d, d]
     out = np.zeros((extra_conf.shape[0], fixed.shape[1]))
-    indptr, indices, data = extra_conf.indptr, extra_conf.indices, extra_conf.data
-    for row in range(extra_conf.shape[0]):
-        cols = indices[indptr[row] : indptr[row + 1]]
-        if len(cols) == 0:
-            continue
-        extra = data[indptr[row] : indptr[row + 1]]
-        factors_h = fixed[cols]  # [n_u, d]
-        rhs = ((1.0 + extra)[:, None] * factors_h).sum(axis=0)  # FᵀC_u p_u
-        out[row] = np.linalg.solve(_system(gram, factors_h, extra, reg), rhs)
+    lengths = np.diff(extra_conf.indptr)
+    rows = np.flatnonzero(lengths)
+    rows = rows[np.argsort(lengths[rows], kind="stable")]  # similar lengths share a batch
+    start = 0
+    while start < len(rows):
+        width = int(lengths[rows[min(len(rows) - 1, start)]])
+        batch = max(1, batch_cells // max(1, width * fixed.shape[1]))
+        chunk = rows[start : start + batch]
+        out[chunk] = _solve_batch(fixed, gram, extra_conf, chunk)
+        start += len(chunk)
     return out
+
+
+def _solve_batch(fixed: np.ndarray, gram: np.ndarray, extra_conf: sp.csr_matrix, chunk: np.ndarray) -> np.ndarray:
+    """Closed-form solutions [B, d] of the rows in ``chunk`` (see :func:`solve_all`)."""
+    indptr, indices, data = extra_conf.indptr, extra_conf.indices, extra_conf.data
+    lengths = indptr[chunk + 1] - indptr[chunk]
+    width = int(lengths.max())
+    cols = np.zeros((len(chunk), width), dtype=np.int64)  # [B, n]
+    extra = np.zeros((len(chunk), width))  # [B, n] c - 1, zero on padding
+    observed = np.zeros((len(chunk), width))  # [B, n] p_u = 1 on the row's items
+    for b, row in enumerate(chunk):
+        n = lengths[b]
+        cols[b, :n] = indices[indptr[row] : indptr[row] + n]
+        extra[b, :n] = data[indptr[row] : indptr[row] + n]
+        observed[b, :n] = 1.0
+    factors_h = fixed[cols]  # [B, n, d]
+    system = gram + np.einsum("bnd,bn,bne->bde", factors_h, extra, factors_h, optimize=True)  # [B, d, d]
+    rhs = np.einsum("bn,bnd->bd", (1.0 + extra) * observed, factors_h)  # FᵀC_u p_u, [B, d]
+    return np.linalg.solve(system, rhs[..., None])[..., 0]
 
 
 def solve_dense_reference(fixed: np.ndarray, confidence_row: np.ndarray, preference_row: np.ndarray, reg: float) -> np.ndarray:
