@@ -97,18 +97,20 @@ def walkthrough(
 def _print_persona_tables(report: dict[str, Any]) -> None:
     history = report["persona"]["history"]
     console.print(f"\n[bold]{report['persona']['name']}[/bold]'s last purchases: " + " → ".join(r["title"] for r in history[-5:]))
-    table = Table(title="Top-10 for the persona, by model")
-    for column in ("model", "cat supplies", "baking", "fitness", "other", "first three picks", "why the first pick"):
+    table = Table(title="Top-10 for the persona, by model: category shares and first pick")
+    for column in ("model", "cat", "baking", "fitness", "other", "first pick"):
         table.add_column(column, overflow="fold")
     for name, model in report["models"].items():
         share = model["category_share"]
         table.add_row(
             name,
             *(f"{share[c]:.0%}" for c in ("cat supplies", "baking", "fitness", "other")),
-            "; ".join(row["title"] for row in model["top10"][:3]),
-            model["explanation"]["summary"],
+            model["top10"][0]["title"],
         )
     console.print(table)
+    console.print("[bold]Why each model's first pick[/bold]")
+    for name, model in report["models"].items():
+        console.print(f"  [bold]{name}[/bold]: {model['explanation']['summary']}", highlight=False)
     _print_leaderboard(report["leaderboard"], report.get("reference"), "Leaderboard: each shopper's held-out last purchase")
 
 

@@ -1,0 +1,94 @@
+"""End-to-end tests of the ``seqrec`` command on tiny worlds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from seqrec.cli import app
+
+runner = CliRunner()
+FAST_MODELS = "oracle,popularity,als,markov,seq-rules,sknn"
+
+
+def test_walkthrough_writes_json_and_html(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", FAST_MODELS, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "walkthrough.json").read_text())
+    assert set(report["models"]) == set(FAST_MODELS.split(","))
+    for name, model in report["models"].items():
+        assert len(model["top10"]) == 10
+        assert abs(sum(model["category_share"].values()) - 1) < 1e-6
+        assert model["explanation"]["summary"]
+        assert 0 <= model["metrics"]["NDCG@10"] <= 1
+    assert report["persona"]["history"][-1]["title"] == "Padded Lifting Gloves"
+    assert report["models"]["oracle"]["metrics"]["NDCG@10_pct_of_oracle"] == 100.0
+    html = (tmp_path / "walkthrough.html").read_text()
+    assert "<svg" in html and "blog_author" in html
+
+
+def test_walkthrough_with_a_history_file(tmp_path: Path) -> None:
+    history = tmp_path / "me.csv"
+    history.write_text("timestamp,item\n2025-03-01,Percussion Massage Gun\n2025-03-05,shop-0001\n")
+    result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", "popularity,markov", "--history", str(history), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "out" / "walkthrough.json").read_text())
+    assert [row["title"] for row in report["persona"]["history"]][0] == "Percussion Massage Gun"
+    assert report["persona"]["name"] == "me"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("when,item\n1,shop-0001\n", "missing column"),
+        ("timestamp,item\nyesterday,shop-0001\n", "row 2, field 'timestamp'"),
+        ("timestamp,item\n1,shop-0001\n2,No Such Thing\n", "row 3, field 'item'"),
+        ("timestamp,item\n", "empty"),
+    ],
+)
+def test_bad_history_file_exits_2_naming_row_and_field(tmp_path: Path, content: str, message: str) -> None:
+    history = tmp_path / "bad.csv"
+    history.write_text(content)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", "popularity", "--history", str(history), "--out", str(out)])
+    assert result.exit_code == 2
+    assert message in result.output and "bad.csv" in result.output
+    assert not out.exists()
+
+
+def test_unknown_model_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", "popularity,sasrek", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "sasrek" in result.output
+
+
+def test_benchmark_writes_leaderboard(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["benchmark", "--dataset", "shop:tiny", "--split", "temporal", "--models", "popularity,markov", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    board = json.loads((tmp_path / "shop-temporal.json").read_text())
+    assert [row["model"] for row in board["leaderboard"]][0] == "markov"
+    assert board["split"] == "temporal" and board["threads"] == 1
+    assert "fit_seconds" in board["leaderboard"][0] and "eval_seconds" in board["leaderboard"][0]
+    assert "| markov |" in (tmp_path / "shop-temporal.md").read_text()
+
+
+def test_tune_saves_the_best_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["tune", "markov", "--dataset", "shop:tiny", "--trials", "3"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "configs/tuned/shop/loo/markov.json").read_text())
+    assert len(saved["trials"]) == 3
+    assert saved["value"] == max(t["value"] for t in saved["trials"])
+    assert saved["metric"] == "valid NDCG@10"
+
+
+def test_models_lists_every_registered_model() -> None:
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    for name in ("popularity", "als", "markov", "seq-rules"):
+        assert name in result.output
