@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from seqrec.models.als import ImplicitALS
 from seqrec.models.base import Recommender
+from seqrec.models.bpr import BPRMF
+from seqrec.models.fossil import Fossil
+from seqrec.models.fpmc import FPMC
 from seqrec.models.item2vec import Item2Vec
 from seqrec.models.item_knn import ItemKNN
 from seqrec.models.markov import MarkovChain, MarkovChainK
@@ -14,6 +17,7 @@ from seqrec.models.oracle import OracleRecommender
 from seqrec.models.popularity import Popularity
 from seqrec.models.sequential_rules import SequentialRules
 from seqrec.models.session_knn import SKNN, VSKNN
+from seqrec.models.transrec import TransRec
 
 REGISTRY: dict[str, type[Recommender]] = {
     OracleRecommender.name: OracleRecommender,
@@ -23,6 +27,10 @@ REGISTRY: dict[str, type[Recommender]] = {
     MarkovChainK.name: MarkovChainK,
     SequentialRules.name: SequentialRules,
     ItemKNN.name: ItemKNN,
+    BPRMF.name: BPRMF,
+    FPMC.name: FPMC,
+    Fossil.name: Fossil,
+    TransRec.name: TransRec,
     SKNN.name: SKNN,
     VSKNN.name: VSKNN,
     Item2Vec.name: Item2Vec,

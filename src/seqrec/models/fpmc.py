@@ -1,0 +1,203 @@
+"""FPMC: Factorizing Personalized Markov Chains.
+
+Rendle, Freudenthaler & Schmidt-Thieme (2010), "Factorizing Personalized Markov Chains for
+Next-Basket Recommendation", WWW.
+
+FPMC factorizes the user × last-item × next-item transition cube pairwise (section 4, eq. 7)::
+
+    x_u,t,i = <v_u^{U,I}, v_i^{I,U}>  +  1/|B_{t-1}| Σ_{l ∈ B_{t-1}} <v_i^{I,L}, v_l^{L,I}>
+
+(the MF part: who the user is; the factorized Markov chain part: what came just before). The
+user–last-item term ``<v_u^{U,L}, v_l^{L,U}>`` is the same for every candidate ``i`` and drops out
+of the BPR ranking (section 5.1), so it is not modelled. Training is S-BPR (section 5.2): triples
+(u, t, i ∈ B_t, j ∉ B_t) with LearnBPR-style updates (mini-batch Adam by default; see
+:mod:`seqrec.models.pairwise`).
+
+Sequences, not baskets: step ``t`` is one item and the "previous basket" ``B_{t-1}`` is the last
+``basket`` items before it (``basket = 1``, the default, is the classic first-order chain); the
+first item of a sequence has no previous basket and is not a training positive. The negative
+``j ∉ B_t`` is thus any item but the one bought at ``t`` — also items the user bought at other
+steps, which is what teaches the chain their order.
+
+Deviations, and why:
+
+* **User factors are folded in at scoring time** (the paper has one ``v_u^{U,I}`` per training
+  user): for every history, ``v_u^{U,I}`` is re-estimated from that history alone by the
+  per-user S-BPR objective with every item factor frozen — convex, solved exactly
+  (:func:`seqrec.models.pairwise.solve_fold_in`). Held-out users and the walkthrough persona
+  are scored like training users, and a training user's latest items count.
+* One dimension ``dim`` for both factorizations (the paper has ``k_{U,I}`` and ``k_{I,L}``).
+
+Explanation: the winning score split into its MF part (itself split over the history items by
+the fold-in's representer identity) and its transition part (one row per basket item).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqrec.data.types import SequenceData
+from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.pairwise import (
+    FoldInPairs,
+    PairwiseConfig,
+    PairwiseModule,
+    ProgressCallback,
+    TripleBatch,
+    TripleSampler,
+    fold_in_pairs,
+    history_context,
+    normal_parameter,
+    previous_items,
+    require_positive,
+    seeded_generator,
+    set_threads,
+    shared_search_space,
+    solve_fold_in,
+    split_over_history,
+    top_rows,
+    train_pairwise,
+)
+
+SCORE_CHUNK = 128
+"""Histories folded in at once (bounds the [B, S, d] fold-in features)."""
+
+
+@dataclass
+class FPMCConfig(PairwiseConfig):
+    dim: int = help_field(64, "Dimension of both factorizations (user-item and item-item).")
+    reg: float = help_field(1e-2, "L2 weight λ on the factors a triple touches.")
+    basket: int = help_field(2, "How many previous items form the 'basket' B_{t-1} (1 = first-order chain).")
+    epochs: int = help_field(15, "Passes over the training interactions.")
+    fold_in_reg: float = help_field(0.01, "L2 weight λ of the fold-in's per-user objective (mean over pairs + λ/2‖w‖²).")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require_positive(self, "dim", "reg")
+        if self.basket < 1:
+            raise ConfigError(f"FPMCConfig.basket must be at least 1, got {self.basket!r}")
+
+
+class FPMCFactors(PairwiseModule):
+    """The four factor matrices of FPMC (item row 0 is padding and never contributes)."""
+
+    def __init__(self, n_users: int, n_items: int, train_items: torch.Tensor, config: FPMCConfig) -> None:
+        super().__init__()
+        generator = seeded_generator(config.seed)
+        shape = (n_items + 1, config.dim)
+        self.user_item = normal_parameter((n_users, config.dim), config.init_std, generator)  # v^{U,I}
+        self.item_user = normal_parameter(shape, config.init_std, generator)  # v^{I,U}
+        self.item_last = normal_parameter(shape, config.init_std, generator)  # v^{I,L}: next-item side
+        self.last_item = normal_parameter(shape, config.init_std, generator)  # v^{L,I}: previous-item side
+        self.train_items = train_items  # [N] flat training sequences
+        self.reg = config.reg
+        self.basket = config.basket
+
+    def basket_vector(self, basket: torch.Tensor) -> torch.Tensor:
+        """Mean of ``v_l^{L,I}`` over each basket [..., L] -> [..., d] (padding 0 ignored)."""
+        present = (basket > 0).float()  # [..., L]
+        total = (self.last_item[basket] * present[..., None]).sum(-2)  # [..., d]
+        return total / present.sum(-1, keepdim=True).clamp(min=1.0)
+
+    def terms(self, batch: TripleBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        basket = previous_items(self.train_items, batch.starts, batch.positions, self.basket)  # [B, L]
+        context = self.basket_vector(basket)  # [B, d]
+        users = self.user_item[batch.rows]  # [B, d]
+        positive = (users * self.item_user[batch.positives]).sum(1) + (context * self.item_last[batch.positives]).sum(1)
+        negative = (users * self.item_user[batch.negatives]).sum(1) + (context * self.item_last[batch.negatives]).sum(1)
+        present = (basket > 0).float()
+        basket_squares = (self.last_item[basket].pow(2).sum(-1) * present).sum(1) / present.sum(1).clamp(min=1.0)
+        touched = (
+            users.pow(2).sum(1)
+            + self.item_user[batch.positives].pow(2).sum(1)
+            + self.item_user[batch.negatives].pow(2).sum(1)
+            + self.item_last[batch.positives].pow(2).sum(1)
+            + self.item_last[batch.negatives].pow(2).sum(1)
+            + basket_squares
+        )  # [B]
+        return positive - negative, 0.5 * self.reg * touched.mean()  # x_u,t,i − x_u,t,j  [B]
+
+
+class FPMC(Recommender):
+    name = "fpmc"
+    Config = FPMCConfig
+    era = 1
+    sequential = True
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return {**shared_search_space(trial), "basket": trial.suggest_int("basket", 1, 3)}
+
+    def fit(self, train: SequenceData, valid: Any = None, progress: ProgressCallback | None = None) -> FPMC:
+        """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
+        set_threads(self.config)
+        sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
+        self.factors = FPMCFactors(len(train), train.n_items, sampler.items, self.config)
+        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
+        self.n_items = train.n_items
+        return self
+
+    # -- fold-in and scoring ------------------------------------------------------------------------
+    def fold_in(self, histories: SequenceData) -> tuple[torch.Tensor, FoldInPairs, torch.Tensor]:
+        """``v_u^{U,I}`` [B, d] for each history, with its fold-in pairs and coefficients."""
+        cfg, factors = self.config, self.factors
+        pairs = fold_in_pairs(histories, cfg.fold_in_pairs, 1, cfg.seed)
+        items = torch.from_numpy(histories.items.astype(np.int64))
+        starts = torch.from_numpy(histories.offsets[:-1].astype(np.int64))[:, None].expand_as(pairs.positions)
+        basket = previous_items(items, starts.reshape(-1), pairs.positions.reshape(-1), cfg.basket)
+        context = factors.basket_vector(basket).reshape(*pairs.positions.shape, -1)  # [B, S, d]
+        transition_gap = (context * (factors.item_last[pairs.positives] - factors.item_last[pairs.negatives])).sum(-1)
+        features = factors.item_user[pairs.positives] - factors.item_user[pairs.negatives]  # [B, S, d]
+        users, coefficients = solve_fold_in(features, transition_gap, pairs.mask, cfg.fold_in_reg, cfg.fold_in_iterations)
+        return users, pairs, coefficients
+
+    def score_parts(self, histories: SequenceData) -> tuple[torch.Tensor, torch.Tensor]:
+        """The MF part and the transition part of every item's score, each [B, n_items + 1]."""
+        factors = self.factors
+        users, _, _ = self.fold_in(histories)
+        context = factors.basket_vector(history_context(histories, self.config.basket))  # [B, d]
+        return users @ factors.item_user.T, context @ factors.item_last.T
+
+    def score(self, histories: SequenceData) -> np.ndarray:
+        n_items = self.require_fitted()
+        set_threads(self.config)
+        out = np.empty((len(histories), n_items + 1), dtype=np.float32)
+        with torch.no_grad():
+            for begin in range(0, len(histories), SCORE_CHUNK):
+                preference, transition = self.score_parts(histories.rows(slice(begin, begin + SCORE_CHUNK)))
+                out[begin : begin + len(preference)] = (preference + transition).numpy()
+        out[:, 0] = -np.inf
+        return out
+
+    def explain(self, history: Sequence[int], item: int, limit: int = 5) -> Explanation:
+        n_items = self.require_fitted()
+        factors, basket_size = self.factors, self.config.basket
+        histories = SequenceData.from_lists([list(history)], n_items)
+        with torch.no_grad():
+            preference, transition = self.score_parts(histories)
+            _, pairs, coefficients = self.fold_in(histories)
+            target = factors.item_user[item]
+            pair_values = (factors.item_user[pairs.positives[0]] - factors.item_user[pairs.negatives[0]]) @ target
+            shares = split_over_history(pairs, coefficients, pair_values)
+            basket = [int(i) for i in history_context(histories, basket_size)[0] if i > 0]
+            links = [float(factors.item_last[item] @ factors.last_item[last]) / len(basket) for last in basket]
+        mf, chain = float(preference[0, item]), float(transition[0, item])
+        rows: list[dict[str, Any]] = [
+            {"part": "transition", "item": last, "steps_back": back + 1, "contribution": round(value, 6)}
+            for back, (last, value) in enumerate(zip(basket, links))
+        ]
+        user_rows = [
+            {"part": "user preference", "item": h, "contribution": round(share, 6)} for h, share in shares.items()
+        ]
+        rows += top_rows(user_rows, "contribution", limit)
+        last_text = f"after item {basket[0]}" if basket else "with no previous item"
+        summary = (
+            f"FPMC scores item {item} at {mf + chain:.3f} {last_text}: user preference (MF part) "
+            f"{mf:.3f} + transition from the last {len(basket)} item(s) {chain:.3f}."
+        )
+        return Explanation(model=self.name, item=int(item), summary=summary, kind="score-parts", evidence=rows)
