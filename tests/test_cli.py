@@ -85,6 +85,7 @@ def test_tune_saves_the_best_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(saved["trials"]) == 3
     assert saved["value"] == max(t["value"] for t in saved["trials"])
     assert saved["metric"] == "valid NDCG@10"
+    assert saved["trials"][0]["config"] == {"discount": 0.75}  # trial 0 is the default config
 
 
 def test_models_lists_every_registered_model() -> None:

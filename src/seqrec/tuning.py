@@ -56,9 +56,19 @@ def tune(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    # Trial 0 is the model's default config, so tuning can only match or beat the defaults.
+    study.enqueue_trial(default_params(model_class, base_config), skip_if_exists=True)
     study.optimize(objective, n_trials=trials)
     best = max(history, key=lambda row: row["value"])
     return {"model": model_name, "metric": f"valid {metric}", "value": best["value"], "config": best["config"], "trials": history}
+
+
+def default_params(model_class: type, base_config: dict[str, Any] | None) -> dict[str, Any]:
+    """The current config's value of every config field, as Optuna parameters."""
+    import dataclasses
+
+    config = model_class.Config(**(base_config or {}))
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 def save_tuned(result: dict[str, Any], dataset: str, split: str, root: Path = TUNED_DIR) -> Path:
