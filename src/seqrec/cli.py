@@ -158,9 +158,10 @@ def benchmark(
     configs = _configs(config if config is not None else (default_config if default_config.exists() else None))
     if tuned:
         for name in names:
-            best = tuned_config(data.name, name, split)
+            # Temporal runs reuse the leave-one-out tuning when none was made for them.
+            best = tuned_config(data.name, name, split) or tuned_config(data.name, name, "loo")
             if best is not None:
-                configs[name] = best
+                configs[name] = {**configs.get(name, {}), **best}
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
     board = run_models(data, chosen_split, names, configs, threads, prepare=attach_world(data), on_event=_progress)
     board.meta = machine_meta(_command_line(), threads)
@@ -185,7 +186,7 @@ def tune(
     dataset: str = typer.Option("ml-100k", help="Dataset name or path."),
     split: str = typer.Option("loo", help=SPLIT_HELP),
     trials: int = typer.Option(20, help="Optuna trials (each fits once and scores the validation split)."),
-    config: Optional[Path] = typer.Option(None, help="Base settings (TOML/JSON); the search space overrides them."),
+    config: Optional[Path] = typer.Option(None, help="Base settings (TOML/JSON; default configs/<dataset>.toml); the search space overrides them."),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
     seed: int = typer.Option(0, help="Seed of the TPE sampler."),
     cache_dir: Optional[Path] = typer.Option(None, help="Data cache folder."),
@@ -205,7 +206,8 @@ def tune(
         chosen_split = make_split(split, data.sequences)
     except ValueError as error:
         raise fail(str(error))
-    base = _configs(config).get(model)
+    default_config = Path("configs") / f"{data.name}.toml"
+    base = _configs(config if config is not None else (default_config if default_config.exists() else None)).get(model)
 
     def report(number: int, value: float, overrides: dict[str, Any]) -> None:
         console.print(f"  trial {number}: valid NDCG@10 {value:.4f}  {overrides}", highlight=False)
