@@ -42,8 +42,8 @@ def timeline_svg(history: list[dict[str, Any]], width: int = 900) -> str:
             f'<title>{escape(_date(row["timestamp"]))}: {escape(row["title"])}</title></circle>'
         )
     axis_y = height - 18
-    for t in (first, first + span // 2, last):
-        parts.append(f'<text x="{x(t):.1f}" y="{axis_y}" font-size="11" text-anchor="middle">{_date(t)}</text>')
+    for t, anchor in ((first, "start"), (first + span // 2, "middle"), (last, "end")):
+        parts.append(f'<text x="{x(t):.1f}" y="{axis_y}" font-size="11" text-anchor="{anchor}">{_date(t)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
