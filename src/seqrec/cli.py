@@ -90,8 +90,9 @@ def walkthrough(
     except KeyError as error:
         raise fail(str(error).strip("'\""))
     _print_persona_tables(report)
+    report["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
     json_path, html_path = write_reports(report, out)
-    console.print(f"wrote {json_path} and {html_path} in {time.perf_counter() - start:.0f}s")
+    console.print(f"wrote {json_path} and {html_path} in {report['meta']['total_seconds']:.0f}s (threads={threads})")
 
 
 def _print_persona_tables(report: dict[str, Any]) -> None:
