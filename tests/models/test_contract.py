@@ -22,6 +22,10 @@ from seqrec.models import REGISTRY
 from seqrec.models.base import ConfigError, Explanation, NotFittedError, Recommender
 from seqrec.testing import cycle_world
 
+TINY_TRANSFORMER: dict[str, Any] = {
+    "dim": 16, "max_len": 8, "n_heads": 1, "inner_size": 32, "dropout": 0.1, "attention_dropout": 0.1,
+    "batch_size": 32, "lr": 1e-2, "progress": False,
+}
 # Settings that make each model learn the tiny world quickly (defaults are sized for real data).
 TINY: dict[str, dict[str, Any]] = {
     "als": {"factors": 2, "iterations": 8, "regularization": 1.0},
@@ -29,6 +33,18 @@ TINY: dict[str, dict[str, Any]] = {
     "fpmc": {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 64, "basket": 1},
     "fossil": {"dim": 8, "order": 1, "epochs": 40, "lr": 0.05, "batch_size": 64},
     "transrec": {"dim": 8, "epochs": 40, "lr": 0.05, "batch_size": 64, "reg": 0.1},
+    "sasrec": {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "epochs": 25, "threads": 1, "progress": False},
+    "gru4rec": {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 1e-2, "epochs": 30, "n_negatives": 8, "threads": 1, "progress": False},
+    "bert4rec": {
+        "max_len": 8, "dim": 16, "batch_size": 32, "lr": 3e-3, "epochs": 120, "mask_prob": 0.3,
+        "dropout": 0.1, "attention_dropout": 0.1, "threads": 1, "progress": False,
+    },
+    "narm": {"dim": 16, "hidden_size": 16, "max_len": 8, "epochs": 15, "batch_size": 64, "lr": 5e-3, "progress": False},
+    "caser": {"dim": 16, "max_len": 8, "window": 3, "dropout": 0.1, "epochs": 20, "batch_size": 32, "lr": 1e-2, "progress": False},
+    "nextitnet": {"dim": 16, "max_len": 8, "dilations": (1, 2), "epochs": 15, "batch_size": 32, "lr": 1e-2, "progress": False},
+    "srgnn": {"dim": 16, "max_len": 8, "epochs": 10, "batch_size": 64, "lr": 1e-2, "progress": False},
+    "cl4srec": dict(TINY_TRANSFORMER, epochs=40),
+    "duorec": dict(TINY_TRANSFORMER, epochs=15),
 }
 # Models that need something other than the training data (the oracle needs the shop world).
 SKIP_GENERIC = {"oracle"}

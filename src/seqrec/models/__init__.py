@@ -13,6 +13,15 @@ from seqrec.models.fpmc import FPMC
 from seqrec.models.item2vec import Item2Vec
 from seqrec.models.item_knn import ItemKNN
 from seqrec.models.markov import MarkovChain, MarkovChainK
+from seqrec.models.neural.bert4rec import BERT4Rec
+from seqrec.models.neural.caser import Caser
+from seqrec.models.neural.cl4srec import CL4SRec
+from seqrec.models.neural.duorec import DuoRec
+from seqrec.models.neural.narm import NARM
+from seqrec.models.neural.gru4rec import GRU4Rec
+from seqrec.models.neural.nextitnet import NextItNet
+from seqrec.models.neural.sasrec import SASRec
+from seqrec.models.neural.srgnn import SRGNN
 from seqrec.models.oracle import OracleRecommender
 from seqrec.models.popularity import Popularity
 from seqrec.models.sequential_rules import SequentialRules
@@ -31,6 +40,15 @@ REGISTRY: dict[str, type[Recommender]] = {
     FPMC.name: FPMC,
     Fossil.name: Fossil,
     TransRec.name: TransRec,
+    GRU4Rec.name: GRU4Rec,
+    SASRec.name: SASRec,
+    BERT4Rec.name: BERT4Rec,
+    NARM.name: NARM,
+    Caser.name: Caser,
+    NextItNet.name: NextItNet,
+    SRGNN.name: SRGNN,
+    CL4SRec.name: CL4SRec,
+    DuoRec.name: DuoRec,
     SKNN.name: SKNN,
     VSKNN.name: VSKNN,
     Item2Vec.name: Item2Vec,

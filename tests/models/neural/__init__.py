@@ -1,0 +1,1 @@
+"""Tests of the neural networks on the shared trainer."""
