@@ -171,3 +171,19 @@ def test_negatives_are_shared_by_the_batch_or_drawn_per_position(per_position: b
         assert negatives.shape == (40, 5) and len({tuple(row.tolist()) for row in negatives}) > 1
     else:
         assert negatives.shape == (5,)
+
+
+def test_max_batches_per_epoch_caps_the_optimizer_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqrec.models.neural.trainer import Trainer
+
+    steps: list[int] = []
+    original = Trainer._step
+
+    def counting_step(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", counting_step)
+    SASRec(max_len=8, dim=8, batch_size=4, epochs=3, max_batches_per_epoch=2, progress=False).fit(cycle_world())
+    # 60 users -> 15+ batches of 4 per epoch uncapped; capped at 2 per epoch for 3 epochs.
+    assert len(steps) == 6

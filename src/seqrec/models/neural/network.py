@@ -191,6 +191,11 @@ class NeuralConfig:
         "Training windows: 'last' (the last max_len+1 items per user) or 'sliding' "
         "(also every earlier non-overlapping stretch).",
     )
+    max_batches_per_epoch: int = help_field(
+        0,
+        "Train on at most this many (randomly chosen) batches per epoch (0 = all); bounds the epoch "
+        "time of last-position models, whose examples are every prefix.",
+    )
     patience: int = help_field(10, "Stop after this many epochs without a better validation NDCG@10.")
     exclude_history: bool = help_field(True, "Remove history items before ranking in validation.")
     seed: int = help_field(0, "Random seed (weights, batches, negatives, dropout).")

@@ -373,7 +373,10 @@ class Trainer:
             best_metric=progress.best_metric,
         )
         run_start = time.perf_counter() - result.seconds
-        with _ProgressBar(config.progress, config.epochs, _batches(len(windows), config.batch_size)) as bar:
+        n_batches = _batches(len(windows), config.batch_size)
+        if config.max_batches_per_epoch > 0:
+            n_batches = min(n_batches, config.max_batches_per_epoch)
+        with _ProgressBar(config.progress, config.epochs, n_batches) as bar:
             while not progress.finished and progress.epochs_done < config.epochs:
                 epoch = progress.epochs_done + 1
                 bar.start_epoch(epoch)
@@ -421,7 +424,10 @@ class Trainer:
         config = self.config
         network.train()
         total, batches = 0.0, 0
-        for rows in windows.batch_order(config.batch_size, generator, by_length=network.variable_length):
+        order = windows.batch_order(config.batch_size, generator, by_length=network.variable_length)
+        if config.max_batches_per_epoch > 0:
+            order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
+        for rows in order:
             batch = make_batch(windows.gather(rows), network.objective, network.n_items, network.mask_prob, generator)
             if network.variable_length:
                 batch = trim_leading_padding(batch)
