@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seqrec.data.cli import data_app
@@ -97,7 +98,7 @@ def walkthrough(
 
 def _print_persona_tables(report: dict[str, Any]) -> None:
     history = report["persona"]["history"]
-    console.print(f"\n[bold]{report['persona']['name']}[/bold]'s last purchases: " + " → ".join(r["title"] for r in history[-5:]))
+    console.print(f"\n[bold]{report['persona']['name']}[/bold]'s last purchases: " + escape(" → ".join(r["title"] for r in history[-5:])))
     table = Table(title="Top-10 for the persona, by model: category shares and first pick")
     for column in ("model", "cat", "baking", "fitness", "other", "first pick"):
         table.add_column(column, overflow="fold")
@@ -106,12 +107,12 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
         table.add_row(
             name,
             *(f"{share[c]:.0%}" for c in ("cat supplies", "baking", "fitness", "other")),
-            model["top10"][0]["title"],
+            escape(model["top10"][0]["title"]),
         )
     console.print(table)
     console.print("[bold]Why each model's first pick[/bold]")
     for name, model in report["models"].items():
-        console.print(f"  [bold]{name}[/bold]: {model['explanation']['summary']}", highlight=False)
+        console.print(f"  [bold]{name}[/bold]: {escape(model['explanation']['summary_titled'])}", highlight=False)
     _print_leaderboard(report["leaderboard"], report.get("reference"), "Leaderboard: each shopper's held-out last purchase")
 
 

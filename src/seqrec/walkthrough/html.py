@@ -105,7 +105,7 @@ def _model_section(name: str, report: dict[str, Any]) -> str:
     evidence = "".join(f"<li><code>{escape(_evidence_text(row))}</code></li>" for row in explanation["evidence"][:5])
     return (
         f"<section><h3>{escape(name)}</h3><ol>{items}</ol>"
-        f"<p><b>Why the first pick:</b> {escape(explanation['summary'])}</p><ul>{evidence}</ul></section>"
+        f"<p><b>Why the first pick:</b> {escape(explanation.get('summary_titled', explanation['summary']))}</p><ul>{evidence}</ul></section>"
     )
 
 

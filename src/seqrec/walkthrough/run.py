@@ -13,6 +13,7 @@ to come out of the data.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -62,12 +63,35 @@ def titled_evidence(evidence: list[dict[str, Any]], dataset: Dataset) -> list[di
     return out
 
 
+def titled_summary(summary: str, dataset: Dataset) -> str:
+    """The summary with item ids replaced by titles.
+
+    Models speak in ids (they know no titles); by convention their summaries write an item as
+    ``item 96`` and a context as ``item(s) [92, 95]``, ``items [92, 95]`` or ``rule [92, 95]``.
+    Other numbers (positions, counts) are left alone.
+    """
+
+    def title(match: re.Match[str]) -> str:
+        item = int(match.group(1))
+        return f"'{dataset.titles[item]}'" if 0 < item <= dataset.n_items else match.group(0)
+
+    def titles(match: re.Match[str]) -> str:
+        ids = [int(i) for i in match.group(2).split(",")]
+        if not all(0 < i <= dataset.n_items for i in ids):
+            return match.group(0)
+        return match.group(1) + "[" + " → ".join(f"'{dataset.titles[i]}'" for i in ids) + "]"
+
+    summary = re.sub(r"\bitem (\d+)", title, summary)
+    return re.sub(r"(item\(s\) |items |[Rr]ule )\[(\d+(?:, \d+)*)\]", titles, summary)
+
+
 def persona_report(model: Recommender, persona: PersonaHistory, dataset: Dataset) -> dict[str, Any]:
     """Top-10, category shares and the explanation of the first pick for one model."""
     history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
     top10 = model.recommend(history, 10, exclude_history=dataset.exclude_history)[0].tolist()
     explanation = model.explain(persona.items, top10[0]).to_dict()
     explanation["evidence"] = titled_evidence(explanation["evidence"][:8], dataset)
+    explanation["summary_titled"] = titled_summary(explanation["summary"], dataset)
     return {
         "top10": [
             {"item": int(i), "title": str(dataset.titles[i]), "category": str(dataset.categories[i])} for i in top10
