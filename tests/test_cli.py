@@ -19,7 +19,7 @@ def test_walkthrough_writes_json_and_html(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "walkthrough.json").read_text())
     assert set(report["models"]) == set(FAST_MODELS.split(","))
-    for name, model in report["models"].items():
+    for model in report["models"].values():
         assert len(model["top10"]) == 10
         assert abs(sum(model["category_share"].values()) - 1) < 1e-6
         assert model["explanation"]["summary"]
@@ -36,7 +36,7 @@ def test_walkthrough_with_a_history_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", "popularity,markov", "--history", str(history), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "out" / "walkthrough.json").read_text())
-    assert [row["title"] for row in report["persona"]["history"]][0] == "Percussion Massage Gun"
+    assert report["persona"]["history"][0]["title"] == "Percussion Massage Gun"
     assert report["persona"]["name"] == "me"
 
 
@@ -71,7 +71,7 @@ def test_benchmark_writes_leaderboard(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     board = json.loads((tmp_path / "shop-temporal.json").read_text())
-    assert [row["model"] for row in board["leaderboard"]][0] == "markov"
+    assert board["leaderboard"][0]["model"] == "markov"
     assert board["split"] == "temporal" and board["threads"] == 1
     assert "fit_seconds" in board["leaderboard"][0] and "eval_seconds" in board["leaderboard"][0]
     assert "| markov |" in (tmp_path / "shop-temporal.md").read_text()

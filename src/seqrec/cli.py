@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ def _command_line() -> str:
     return "seqrec " + " ".join(sys.argv[1:])
 
 
-def _load(name: str, cache_dir: Optional[Path]) -> Any:
+def _load(name: str, cache_dir: Path | None) -> Any:
     from seqrec.data.datasets import load_dataset
 
     try:
@@ -42,7 +42,7 @@ def _load(name: str, cache_dir: Optional[Path]) -> Any:
         raise fail(str(error).strip("'\""))
 
 
-def _configs(config: Optional[Path]) -> dict[str, dict[str, Any]]:
+def _configs(config: Path | None) -> dict[str, dict[str, Any]]:
     from seqrec.experiment import load_config_file
 
     try:
@@ -58,11 +58,11 @@ def _progress(name: str, message: str) -> None:
 @app.command()
 def walkthrough(
     out: Path = typer.Option(Path("walkthrough_out"), help="Folder for walkthrough.json and walkthrough.html."),
-    history: Optional[Path] = typer.Option(None, help="CSV with 'timestamp' and 'item' (id or exact title)."),
+    history: Path | None = typer.Option(None, help="CSV with 'timestamp' and 'item' (id or exact title)."),
     size: str = typer.Option("default", help="Shop world size: tiny, small, default or large."),
     seed: int = typer.Option(0, help="Seed of the shop world."),
-    models: Optional[str] = typer.Option(None, help="Comma-separated model names (default: all registered)."),
-    config: Optional[Path] = typer.Option(Path("configs/shop.toml"), help="Per-model settings (TOML)."),
+    models: str | None = typer.Option(None, help="Comma-separated model names (default: all registered)."),
+    config: Path | None = typer.Option(Path("configs/shop.toml"), help="Per-model settings (TOML)."),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
 ) -> None:
     """The main job: one shopper through every model, with reasons and a leaderboard."""
@@ -116,7 +116,7 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
     _print_leaderboard(report["leaderboard"], report.get("reference"), "Leaderboard: each shopper's held-out last purchase")
 
 
-def _print_leaderboard(rows: list[dict[str, Any]], reference: Optional[str], title: str) -> None:
+def _print_leaderboard(rows: list[dict[str, Any]], reference: str | None, title: str) -> None:
     table = Table(title=title)
     columns = ["model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR@10", "coverage@10", "fit s"]
     if reference:
@@ -138,12 +138,12 @@ def _print_leaderboard(rows: list[dict[str, Any]], reference: Optional[str], tit
 def benchmark(
     dataset: str = typer.Option("ml-100k", help="Dataset name or path."),
     split: str = typer.Option("loo", help=SPLIT_HELP),
-    models: Optional[str] = typer.Option(None, help="Comma-separated model names (default: all that can run)."),
-    config: Optional[Path] = typer.Option(None, help="Per-model settings (TOML/JSON); default configs/<dataset>.toml if present."),
+    models: str | None = typer.Option(None, help="Comma-separated model names (default: all that can run)."),
+    config: Path | None = typer.Option(None, help="Per-model settings (TOML/JSON); default configs/<dataset>.toml if present."),
     tuned: bool = typer.Option(False, help="Use configs saved by `seqrec tune` where present."),
     out: Path = typer.Option(Path("bench/results"), help="Folder for the leaderboard JSON and Markdown."),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Data cache folder."),
+    cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
 ) -> None:
     """Train the registered models on one dataset and split; print and save the leaderboard."""
     from seqrec.data.splits import make_split
@@ -188,10 +188,10 @@ def tune(
     dataset: str = typer.Option("ml-100k", help="Dataset name or path."),
     split: str = typer.Option("loo", help=SPLIT_HELP),
     trials: int = typer.Option(20, help="Optuna trials (each fits once and scores the validation split)."),
-    config: Optional[Path] = typer.Option(None, help="Base settings (TOML/JSON; default configs/<dataset>.toml); the search space overrides them."),
+    config: Path | None = typer.Option(None, help="Base settings (TOML/JSON; default configs/<dataset>.toml); the search space overrides them."),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
     seed: int = typer.Option(0, help="Seed of the TPE sampler."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Data cache folder."),
+    cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
 ) -> None:
     """Search a model's declared space on the validation split only; save the best config."""
     from seqrec.data.splits import make_split

@@ -12,10 +12,11 @@ import os
 import platform
 import time
 import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -129,8 +130,10 @@ class Leaderboard:
         lines = [
             f"# {self.dataset} — {self.split}",
             "",
-            f"{self.split_description}. Full ranking, pessimistic ties, history "
-            f"{'excluded' if self.exclude_history else 'kept'}; threads = {self.threads}.",
+            (
+                f"{self.split_description}. Full ranking, pessimistic ties, history "
+                f"{'excluded' if self.exclude_history else 'kept'}; threads = {self.threads}."
+            ),
             "",
             "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | MRR@10 | coverage@10 | fit s | eval s |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -148,7 +151,7 @@ class Leaderboard:
 def machine_meta(command: str, threads: int) -> dict[str, Any]:
     return {
         "machine": f"{platform.node() or 'host'} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command,
         "threads": threads,
     }

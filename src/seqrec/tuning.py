@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from seqrec.data.splits import Split
 from seqrec.data.types import Dataset
 from seqrec.evaluation.protocol import evaluate_model
-from seqrec.experiment import TUNED_DIR, build_model, fit_model, json_default, set_threads, write_atomic
+from seqrec.experiment import (
+    TUNED_DIR,
+    build_model,
+    fit_model,
+    json_default,
+    set_threads,
+    write_atomic,
+)
 from seqrec.models import get_model_class
 from seqrec.models.base import Recommender
 
@@ -64,7 +72,7 @@ def tune(
     return {"model": model_name, "metric": f"valid {metric}", "value": best["value"], "config": best["config"], "trials": history}
 
 
-def default_params(model_class: "type[Recommender]", base_config: dict[str, Any] | None) -> dict[str, Any]:
+def default_params(model_class: type[Recommender], base_config: dict[str, Any] | None) -> dict[str, Any]:
     """The current config's value of every config field, as Optuna parameters."""
     import dataclasses
 

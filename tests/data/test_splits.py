@@ -47,7 +47,7 @@ class Spy(Recommender):
     class Config:
         pass
 
-    def fit(self, train: SequenceData, valid: object = None) -> "Spy":
+    def fit(self, train: SequenceData, valid: object = None) -> Spy:
         self.seen = {(int(u), int(i), int(t)) for u, seq, ts in zip(train.users, train, [train.sequence_timestamps(r) for r in range(len(train))]) for i, t in zip(seq, ts)}
         self.n_items = train.n_items
         return self

@@ -18,8 +18,8 @@ one) because a deployed model sees a user's latest actions at request time witho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class EvalSet:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def rows(self, index: np.ndarray | slice) -> "EvalSet":
+    def rows(self, index: np.ndarray | slice) -> EvalSet:
         if isinstance(index, slice):
             index = np.arange(len(self))[index]
         return EvalSet(self.histories.rows(index), self.targets[index], self.target_timestamps[index])

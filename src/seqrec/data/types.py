@@ -11,8 +11,8 @@ ragged (CSR-style) so that a million interactions cost three flat arrays, not a 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 import numpy as np
 import polars as pl
@@ -53,7 +53,7 @@ class Catalog:
     frame: pl.DataFrame
 
     @staticmethod
-    def from_items(items: Sequence[str]) -> "Catalog":
+    def from_items(items: Sequence[str]) -> Catalog:
         """A catalog that knows only ids (title = id, category = "unknown")."""
         ids = [str(i) for i in items]
         return Catalog(
@@ -94,7 +94,7 @@ class SequenceData:
         n_items: int,
         timestamps: Sequence[Sequence[int]] | None = None,
         users: Sequence[int] | None = None,
-    ) -> "SequenceData":
+    ) -> SequenceData:
         """Build from Python lists (tests, personas, ``--history`` files)."""
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
         offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
@@ -129,7 +129,7 @@ class SequenceData:
         for row in range(len(self)):
             yield self.sequence(row)
 
-    def rows(self, index: np.ndarray | slice) -> "SequenceData":
+    def rows(self, index: np.ndarray | slice) -> SequenceData:
         """The sub-collection of the given rows (a slice or an integer array)."""
         if isinstance(index, slice):
             index = np.arange(len(self))[index]
@@ -141,7 +141,7 @@ class SequenceData:
         take = _ranges(starts, lengths)
         return SequenceData(offsets, self.items[take], self.timestamps[take], self.n_items, self.users[index])
 
-    def truncate(self, keep: np.ndarray) -> "SequenceData":
+    def truncate(self, keep: np.ndarray) -> SequenceData:
         """Keep the first ``keep[u]`` interactions of each row (prefixes)."""
         keep = np.minimum(np.asarray(keep, dtype=np.int64), self.lengths)
         offsets = np.zeros(len(self) + 1, dtype=np.int64)

@@ -15,7 +15,7 @@ With rank ``r`` (1 = best) and a single relevant item:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

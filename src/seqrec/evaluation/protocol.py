@@ -8,8 +8,9 @@ user's row, so results do not depend on the chunk size (a test checks it).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

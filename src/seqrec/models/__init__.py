@@ -17,8 +17,8 @@ from seqrec.models.neural.bert4rec import BERT4Rec
 from seqrec.models.neural.caser import Caser
 from seqrec.models.neural.cl4srec import CL4SRec
 from seqrec.models.neural.duorec import DuoRec
-from seqrec.models.neural.narm import NARM
 from seqrec.models.neural.gru4rec import GRU4Rec
+from seqrec.models.neural.narm import NARM
 from seqrec.models.neural.nextitnet import NextItNet
 from seqrec.models.neural.sasrec import SASRec
 from seqrec.models.neural.srgnn import SRGNN

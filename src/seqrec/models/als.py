@@ -25,8 +25,9 @@ item's contribution to a recommendation is exact and sums to the score.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,7 +65,7 @@ class ImplicitALS(Recommender):
         }
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, train: SequenceData, valid: Any = None, on_iteration: Callable[[int], None] | None = None) -> "ImplicitALS":
+    def fit(self, train: SequenceData, valid: Any = None, on_iteration: Callable[[int], None] | None = None) -> ImplicitALS:
         cfg = self.config
         if cfg.solver not in ("exact", "cg"):
             raise ValueError(f"als.solver must be 'exact' or 'cg', got {cfg.solver!r}")

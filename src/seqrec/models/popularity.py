@@ -6,8 +6,9 @@ history masking), so any model that cannot beat it has learned nothing personal.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class Popularity(Recommender):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {"recent_days": trial.suggest_categorical("recent_days", [0.0, 30.0, 90.0, 365.0])}
 
-    def fit(self, train: SequenceData, valid: Any = None) -> "Popularity":
+    def fit(self, train: SequenceData, valid: Any = None) -> Popularity:
         items = train.items
         if self.config.recent_days > 0 and len(items):
             horizon = train.timestamps.max() - self.config.recent_days * 86_400

@@ -7,7 +7,7 @@ holding either the dataset's item id or the item's exact title. Rows are ordered
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from seqrec.data.types import Dataset
@@ -26,7 +26,7 @@ def parse_timestamp(text: str) -> int:
         pass
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 

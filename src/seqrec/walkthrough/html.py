@@ -6,7 +6,7 @@ stacked bar of how its top-10 splits between cat supplies, baking, fitness and t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -76,7 +76,7 @@ def shares_svg(models: dict[str, Any], width: int = 900) -> str:
 
 
 def _date(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _leaderboard_table(rows: list[dict[str, Any]], reference: str | None) -> str:
