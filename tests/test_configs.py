@@ -1,0 +1,34 @@
+"""Every shipped config file names real models and real fields (a typo is an error, not a default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from seqrec.experiment import build_model, load_config_file
+from seqrec.models.base import ConfigError
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_file_builds_every_model(path: Path) -> None:
+    for name, values in load_config_file(path).items():
+        model = build_model(name, values, threads=1)
+        for key, value in values.items():
+            assert getattr(model.config, key) == (tuple(value) if isinstance(value, list) else value)
+
+
+def test_misspelt_field_in_a_config_file_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[als]\nfactor = 3\n")
+    with pytest.raises(ConfigError, match="did you mean 'factors'"):
+        build_model("als", load_config_file(path)["als"], threads=1)
+
+
+def test_unknown_model_section_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[sasrek]\ndim = 3\n")
+    with pytest.raises(ValueError, match="sasrek"):
+        load_config_file(path)
