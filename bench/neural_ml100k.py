@@ -1,4 +1,4 @@
-"""Benchmark the era-2 neural models (SASRec, GRU4Rec, BERT4Rec) on MovieLens-100K.
+"""Benchmark the nine era-2 neural networks on MovieLens-100K.
 
 Protocol: ``load_dataset("ml-100k")`` (5-core, history excluded as the dataset says),
 leave-one-out split, full ranking over the whole catalogue with pessimistic ties. Each model has a
@@ -6,11 +6,20 @@ few candidate configs (below); every candidate is trained with the first seed an
 validation NDCG@10, the one with the best *validation* NDCG@10 is kept, and only that one is run
 with the remaining seeds and evaluated on the test targets.
 
-Writes ``bench/results/neural_ml100k.json`` and ``.md`` with per-epoch times, best epoch, wall time
-to the best epoch, machine, thread count, load average, date and the command.
+The contrastive models (CL4SRec, DuoRec) are also run with ``contrast_weight=0`` on the chosen
+config and the same seeds (the same encoder and loss without the contrastive term): the ablation
+that says whether the contrastive loss helps.
 
-usage: python bench/neural_ml100k.py [--models sasrec,gru4rec,bert4rec] [--seeds 0,1,2]
-                                     [--threads 1] [--first-candidate-only] [--out bench/results]
+Every invocation writes one log per model, ``<out>/<name>_<model>.json`` (after every run, so an
+interrupted benchmark keeps what finished); ``--assemble`` gathers the nine logs into
+``<out>/<name>.json`` and ``.md`` (per-epoch times, best epoch, wall time to the best epoch, machine,
+thread count, load average, date and the command of every model's own run). With ``--previous``,
+a model without a log takes its result from an earlier report (its own date and command are kept).
+
+usage: python bench/neural_ml100k.py [--models sasrec,gru4rec,...] [--seeds 0,1,2] [--threads 1]
+                                     [--first-candidate-only] [--ablation-seeds 0,1,2] [--set JSON]
+                                     [--out bench/results] [--name neural_ml100k]
+       python bench/neural_ml100k.py --assemble [--previous OLD_REPORT.json]
 """
 
 from __future__ import annotations
@@ -33,11 +42,28 @@ from seqrec.data.datasets import load_dataset
 from seqrec.data.splits import Split, leave_one_out
 from seqrec.evaluation.protocol import evaluate_model
 from seqrec.models.neural.bert4rec import BERT4Rec
+from seqrec.models.neural.caser import Caser
+from seqrec.models.neural.cl4srec import CL4SRec
+from seqrec.models.neural.duorec import DuoRec
 from seqrec.models.neural.gru4rec import GRU4Rec
+from seqrec.models.neural.narm import NARM
 from seqrec.models.neural.network import NeuralRecommender
+from seqrec.models.neural.nextitnet import NextItNet
 from seqrec.models.neural.sasrec import SASRec
+from seqrec.models.neural.srgnn import SRGNN
 
-MODELS: dict[str, type[NeuralRecommender]] = {"sasrec": SASRec, "gru4rec": GRU4Rec, "bert4rec": BERT4Rec}
+MODELS: dict[str, type[NeuralRecommender]] = {
+    "sasrec": SASRec,
+    "gru4rec": GRU4Rec,
+    "bert4rec": BERT4Rec,
+    "narm": NARM,
+    "caser": Caser,
+    "nextitnet": NextItNet,
+    "srgnn": SRGNN,
+    "cl4srec": CL4SRec,
+    "duorec": DuoRec,
+}
+CONTRASTIVE = ("cl4srec", "duorec")
 
 # Candidate configs per model, compared on validation NDCG@10 only. Shared: 200 items of
 # history (ML-100K users have 106 ratings on average), early stopping with patience 4.
@@ -56,17 +82,55 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
         {"dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "attention_dropout": 0.2, "mask_prob": 0.2,
          "batch_size": 64, "lr": 2e-3, "patience": 10},
     ],
+    # Caser reads only the last L=5 items plus the mean of the history (history_summary).
+    "caser": [
+        {"dim": 64, "dropout": 0.5, "batch_size": 64, "lr": 1e-3, "epochs": 30},
+        {"dim": 64, "dropout": 0.3, "batch_size": 64, "lr": 3e-3, "epochs": 30},
+    ],
+    "nextitnet": [
+        {"dim": 64, "batch_size": 64, "lr": 1e-3, "epochs": 30},
+        {"dim": 64, "batch_size": 64, "lr": 3e-3, "epochs": 30},
+    ],
+    # NARM and SR-GNN train on every prefix (~99k examples, ~60 s/epoch at 1 thread): an epoch is
+    # bounded to 50 random batches of 128 (6,400 prefixes), so "epoch" means that here.
+    "narm": [
+        {"max_len": 50, "batch_size": 128, "max_batches_per_epoch": 50, "lr": 1e-3, "epochs": 40},
+        {"max_len": 50, "batch_size": 128, "max_batches_per_epoch": 50, "lr": 3e-3, "epochs": 40},
+    ],
+    "srgnn": [
+        {"max_len": 50, "dim": 64, "batch_size": 128, "max_batches_per_epoch": 50, "lr": 1e-3, "epochs": 40},
+        {"max_len": 50, "dim": 64, "batch_size": 128, "max_batches_per_epoch": 50, "lr": 3e-3, "epochs": 40},
+    ],
+    # The contrastive models read 50 items (the papers' and RecBole's setting; at 200 an epoch of
+    # CL4SRec's three encoder passes takes ~30 s at 1 thread). One config each for the CPU budget;
+    # the contrast_weight=0 ablation runs on the chosen config.
+    "cl4srec": [
+        {"max_len": 50, "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "attention_dropout": 0.2,
+         "contrast_weight": 0.1, "batch_size": 64, "lr": 2e-3, "epochs": 25},
+    ],
+    "duorec": [
+        {"max_len": 50, "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "attention_dropout": 0.2,
+         "contrast_weight": 0.1, "batch_size": 64, "lr": 2e-3, "epochs": 25},
+    ],
 }
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="sasrec,gru4rec,bert4rec", help="comma-separated model names")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds (the first selects the config)")
+    parser.add_argument(
+        "--ablation-seeds", default=None, help="seeds of the contrast_weight=0 ablation (default: --seeds)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--set", default="{}", help='JSON object of config fields applied to every candidate, e.g. \'{"contrast_weight": 0.01}\''
+    )
     parser.add_argument("--first-candidate-only", action="store_true", help="skip the config selection")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output folder")
     parser.add_argument("--name", default="neural_ml100k", help="base name of the result files")
+    parser.add_argument("--assemble", action="store_true", help="gather the per-model logs into one report")
+    parser.add_argument("--previous", default=None, help="earlier report to take models without a log from")
     return parser.parse_args()
 
 
@@ -125,57 +189,159 @@ def run_one(name: str, overrides: dict[str, Any], seed: int, threads: int, split
     return result
 
 
-def benchmark_model(name: str, seeds: list[int], threads: int, split: Split, exclude: bool, first_only: bool) -> dict[str, Any]:
-    candidates = CANDIDATES[name][:1] if first_only else CANDIDATES[name]
-    selection = [run_one(name, overrides, seeds[0], threads, split, exclude) for overrides in candidates]
-    chosen = max(selection, key=lambda run: run["valid_ndcg10"])
-    runs = [chosen] + [run_one(name, chosen["config"], seed, threads, split, exclude) for seed in seeds[1:]]
+def test_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and (population) standard deviation over seeds of the headline test metrics."""
     summary = {}
     for metric in ("HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20"):
         values = [run["test"][metric] for run in runs]
         summary[metric] = {"mean": round(float(np.mean(values)), 6), "std": round(float(np.std(values)), 6)}
-    return {
-        "model": name,
-        "chosen_config": {**COMMON, **chosen["config"]},
-        "selection": [{"config": run["config"], "valid_ndcg10": run["valid_ndcg10"]} for run in selection],
-        "runs": runs,
-        "test_summary": summary,
-        "seconds_to_best_epoch": [run["seconds_to_best_epoch"] for run in runs],
-    }
+    return summary
+
+
+class ModelLog:
+    """One model's result, rewritten to ``<out>/<name>_<model>.json`` after every run."""
+
+    def __init__(self, path: Path, name: str, header: dict[str, Any]) -> None:
+        self.path = path
+        self.result: dict[str, Any] = {"model": name, **header, "selection": [], "runs": []}
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.result, indent=2) + "\n")
+
+
+def benchmark_model(
+    name: str,
+    seeds: list[int],
+    ablation_seeds: list[int],
+    split: Split,
+    exclude: bool,
+    first_only: bool,
+    overrides: dict[str, Any],
+    log: ModelLog,
+) -> dict[str, Any]:
+    threads = int(log.result["machine"]["threads"])
+    candidates = [{**config, **overrides} for config in (CANDIDATES[name][:1] if first_only else CANDIDATES[name])]
+    result = log.result
+    selection: list[dict[str, Any]] = []
+    for candidate in candidates:
+        selection.append(run_one(name, candidate, seeds[0], threads, split, exclude))
+        result["selection"] = [{"config": run["config"], "valid_ndcg10": run["valid_ndcg10"]} for run in selection]
+        log.save()
+    chosen = max(selection, key=lambda run: run["valid_ndcg10"])
+    result["chosen_config"] = {**COMMON, **chosen["config"]}
+    runs = [chosen]
+    for seed in seeds[1:]:
+        result["runs"], result["test_summary"] = runs, test_summary(runs)
+        result["seconds_to_best_epoch"] = [run["seconds_to_best_epoch"] for run in runs]
+        log.save()
+        runs.append(run_one(name, chosen["config"], seed, threads, split, exclude))
+    result["runs"], result["test_summary"] = runs, test_summary(runs)
+    result["seconds_to_best_epoch"] = [run["seconds_to_best_epoch"] for run in runs]
+    log.save()
+    if name in CONTRASTIVE:
+        without = {**chosen["config"], "contrast_weight": 0.0}
+        ablation: list[dict[str, Any]] = []
+        for seed in ablation_seeds:
+            ablation.append(run_one(name, without, seed, threads, split, exclude))
+            result["ablation_no_contrast"] = {"config": without, "runs": ablation, "test_summary": test_summary(ablation)}
+            log.save()
+    result["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    log.save()
+    return result
+
+
+def mean_std(summary: dict[str, dict[str, float]], metric: str) -> str:
+    return f"{summary[metric]['mean']:.4f} ± {summary[metric]['std']:.4f}"
+
+
+def table_row(label: str, runs: list[dict[str, Any]], summary: dict[str, dict[str, float]]) -> str:
+    return (
+        f"| {label} | {len(runs)} | {mean_std(summary, 'HR@10')} | {mean_std(summary, 'NDCG@10')} "
+        f"| {summary['MRR@10']['mean']:.4f} "
+        f"| {np.mean([r['valid_ndcg10'] for r in runs]):.4f} "
+        f"| {', '.join(str(r['best_epoch']) for r in runs)} "
+        f"| {np.mean([r['mean_epoch_seconds'] for r in runs]):.1f} "
+        f"| {', '.join(str(round(r['seconds_to_best_epoch'])) for r in runs)} |"
+    )
+
+
+def supplementary_lines(supplementary: list[dict[str, Any]]) -> list[str]:
+    """Extra runs outside the selection (``--set`` variants), each with its log and command."""
+    if not supplementary:
+        return []
+    lines = [
+        "",
+        "## Supplementary runs (not part of the selection; config changes given by --set)",
+        "",
+        "| log | model | seeds | test HR@10 | test NDCG@10 | test MRR@10 | valid NDCG@10 | best epoch | s/epoch | s to best epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for result in supplementary:
+        lines.append(f"| {result['log']} " + table_row(result["model"], result["runs"], result["test_summary"]))
+    lines.append("")
+    for result in supplementary:
+        lines.append(f"- {result['log']}: `{result['command']}` ({result['date']})")
+    return lines
+
+
+def contrast_lines(results: list[dict[str, Any]]) -> list[str]:
+    """Test NDCG@10 with the contrastive loss minus without it, seed by seed (same seeds, same config)."""
+    lines = []
+    for result in results:
+        ablation = result.get("ablation_no_contrast")
+        if not ablation:
+            continue
+        without = {run["seed"]: run["test"]["NDCG@10"] for run in ablation["runs"]}
+        paired = [(run["seed"], run["test"]["NDCG@10"] - without[run["seed"]]) for run in result["runs"] if run["seed"] in without]
+        weight = result["chosen_config"].get("contrast_weight")
+        lines.append(
+            f"- **{result['model']}**: test NDCG@10 with contrast_weight={weight} minus with 0, per seed: "
+            + ", ".join(f"seed {seed}: {delta:+.4f}" for seed, delta in paired)
+        )
+    return ["", "## Does the contrastive loss help? (same encoder, same seeds)", "", *lines] if lines else []
 
 
 def markdown(report: dict[str, Any]) -> str:
+    machine = report["machine"]
     lines = [
         "# Neural models on ML-100K",
         "",
-        f"- date: {report['date']}",
-        f"- command: `{report['command']}`",
+        f"- assembled: {report['date']} by `{report['command']}`",
         f"- data: {report['data']}",
         (
-            f"- machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} logical CPUs, "
-            f"torch {report['machine']['torch']}, threads={report['machine']['threads']}"
+            f"- machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
+            f"torch {machine['torch']}, threads={machine['threads']} per run; the machine is shared "
+            "(other benchmarks ran beside these, up to 4 runnable jobs on 2 cores: s/epoch and s to best "
+            "epoch include that contention and differ up to ~3x between rows; load averages below)"
         ),
         (
-            f"- load average (1, 5, 15 min) at start / end: {report['load_average_start']} / "
-            f"{report['load_average_end']} (the machine is shared: wall times include other jobs' contention)"
+            "- protocol: leave-one-out, full ranking over the catalogue, pessimistic ties, history items "
+            "excluded; config chosen on validation NDCG@10 only (first seed), then test metrics over 3 "
+            "seeds (mean ± population std)"
         ),
-        "- protocol: leave-one-out, full ranking, pessimistic ties, config chosen on validation NDCG@10 only",
+        (
+            "- NARM and SR-GNN train on every prefix: their 'epoch' is 50 random batches of 128 prefixes "
+            "(`max_batches_per_epoch=50`), not a pass over the data"
+        ),
         "",
         "| model | seeds | test HR@10 | test NDCG@10 | test MRR@10 | valid NDCG@10 | best epoch | s/epoch | s to best epoch |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for result in report["results"]:
-        runs = result["runs"]
-        summary = result["test_summary"]
+        lines.append(table_row(result["model"], result["runs"], result["test_summary"]))
+        ablation = result.get("ablation_no_contrast")
+        if ablation:
+            lines.append(table_row(f"{result['model']} (contrast_weight=0)", ablation["runs"], ablation["test_summary"]))
+    lines += contrast_lines(report["results"])
+    lines += supplementary_lines(report.get("supplementary", []))
+    if report["missing"]:
+        lines += ["", f"Not run (no log): {', '.join(report['missing'])}."]
+    lines += ["", "## Runs: date, command, load average", ""]
+    for result in report["results"]:
         lines.append(
-            f"| {result['model']} | {len(runs)} "
-            f"| {summary['HR@10']['mean']:.4f} ± {summary['HR@10']['std']:.4f} "
-            f"| {summary['NDCG@10']['mean']:.4f} ± {summary['NDCG@10']['std']:.4f} "
-            f"| {summary['MRR@10']['mean']:.4f} "
-            f"| {np.mean([r['valid_ndcg10'] for r in runs]):.4f} "
-            f"| {', '.join(str(r['best_epoch']) for r in runs)} "
-            f"| {np.mean([r['mean_epoch_seconds'] for r in runs]):.1f} "
-            f"| {', '.join(f'{s:.0f}' for s in result['seconds_to_best_epoch'])} |"
+            f"- **{result['model']}**: {result['date']}, `{result['command']}`, load average (1, 5, 15 min) "
+            f"at start {result.get('load_average_start')} / end {result.get('load_average_end')}"
         )
     lines += ["", "## Chosen configs and the validation comparison", ""]
     for result in report["results"]:
@@ -185,38 +351,87 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_header(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv]),
+        "machine": machine_info(args.threads),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def data_description() -> tuple[Split, bool, str]:
+    dataset = load_dataset("ml-100k")
+    split = leave_one_out(dataset.sequences)
+    description = (
+        f"{dataset.name}: {dataset.n_users} users, {dataset.n_items} items, "
+        f"{dataset.sequences.n_interactions} interactions; {split.description}; "
+        f"exclude_history={dataset.exclude_history}"
+    )
+    return split, dataset.exclude_history, description
+
+
+def from_previous(previous: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """A model's result from an earlier single-file report, with that report's provenance."""
+    for result in previous["results"]:
+        if result["model"] == name:
+            provenance = {key: previous[key] for key in ("date", "command", "machine", "data")}
+            provenance["load_average_start"] = previous.get("load_average_start")
+            provenance["load_average_end"] = previous.get("load_average_end")
+            return {**result, **provenance}
+    return None
+
+
+def assemble(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    previous = json.loads(Path(args.previous).read_text()) if args.previous else None
+    results, missing = [], []
+    for name in MODELS:
+        path = out / f"{args.name}_{name}.json"
+        if not path.exists() and previous is not None and (earlier := from_previous(previous, name)):
+            path.write_text(json.dumps(earlier, indent=2) + "\n")
+        if path.exists() and json.loads(path.read_text()).get("runs"):
+            results.append(json.loads(path.read_text()))
+        else:
+            missing.append(name)
+    main_logs = {out / f"{args.name}_{name}.json" for name in MODELS}
+    supplementary = []
+    for path in sorted(out.glob(f"{args.name}_*.json")):
+        extra = json.loads(path.read_text()) if path not in main_logs else {}
+        if extra.get("runs"):
+            supplementary.append({**extra, "log": path.name})
+    report = {
+        **run_header(args),
+        "data": results[0]["data"] if results else "",
+        "results": results,
+        "supplementary": supplementary,
+        "missing": missing,
+    }
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(markdown(report))
+    print(markdown(report))
+
+
 def main() -> None:
     args = parse_args()
+    if args.assemble:
+        assemble(args)
+        return
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in names if name not in MODELS]
     if unknown:
         sys.exit(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
     seeds = [int(seed) for seed in args.seeds.split(",")]
+    ablation_text = args.seeds if args.ablation_seeds is None else args.ablation_seeds
+    ablation_seeds = [int(seed) for seed in ablation_text.split(",") if seed.strip()]
+    overrides = json.loads(args.set)
     torch.set_num_threads(args.threads)
-    dataset = load_dataset("ml-100k")
-    split = leave_one_out(dataset.sequences)
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv]),
-        "data": (
-            f"{dataset.name}: {dataset.n_users} users, {dataset.n_items} items, "
-            f"{dataset.sequences.n_interactions} interactions; {split.description}; "
-            f"exclude_history={dataset.exclude_history}"
-        ),
-        "machine": machine_info(args.threads),
-        "load_average_start": [round(x, 2) for x in os.getloadavg()],
-        "results": [],
-    }
-    for name in names:
-        report["results"].append(
-            benchmark_model(name, seeds, args.threads, split, dataset.exclude_history, args.first_candidate_only)
-        )
-    report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    split, exclude, description = data_description()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report))
-    print(markdown(report))
+    for name in names:
+        log = ModelLog(out / f"{args.name}_{name}.json", name, {**run_header(args), "data": description})
+        benchmark_model(name, seeds, ablation_seeds, split, exclude, args.first_candidate_only, overrides, log)
 
 
 if __name__ == "__main__":
