@@ -261,8 +261,8 @@ def metrics_of(scores: np.ndarray, targets: np.ndarray, part_shares: np.ndarray)
 
 # -- SASRec ------------------------------------------------------------------------------------------
 def walkthrough_config() -> dict[str, Any]:
-    """The ``[sasrec]`` section of configs/shop.toml (what ``seqrec walkthrough`` trains)."""
-    with open(ROOT / "configs" / "shop.toml", "rb") as handle:
+    """The ``[sasrec]`` section of the walkthrough's settings (what ``seqrec walkthrough`` trains)."""
+    with open(ROOT / "src" / "seqrec" / "walkthrough" / "shop.toml", "rb") as handle:
         return dict(tomllib.load(handle).get("sasrec", {}))
 
 

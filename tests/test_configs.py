@@ -9,7 +9,8 @@ import pytest
 from seqrec.experiment import build_model, load_config_file
 from seqrec.models.base import ConfigError
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+ROOT = Path(__file__).parent.parent
+CONFIGS = sorted((ROOT / "configs").glob("*.toml")) + [ROOT / "src/seqrec/walkthrough/shop.toml"]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])

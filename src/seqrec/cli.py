@@ -21,6 +21,8 @@ app.add_typer(data_app, name="data")
 console = Console()
 errors = Console(stderr=True)
 
+# The walkthrough's settings ship inside the package, so it runs in 2 minutes from any folder.
+WALKTHROUGH_CONFIG = Path(__file__).parent / "walkthrough" / "shop.toml"
 SPLIT_HELP = "loo (leave-one-out) or temporal (one global cut-off)."
 
 
@@ -62,7 +64,9 @@ def walkthrough(
     size: str = typer.Option("default", help="Shop world size: tiny, small, default or large."),
     seed: int = typer.Option(0, help="Seed of the shop world."),
     models: str | None = typer.Option(None, help="Comma-separated model names (default: all registered)."),
-    config: Path | None = typer.Option(Path("configs/shop.toml"), help="Per-model settings (TOML)."),
+    config: Path | None = typer.Option(
+        None, help="Per-model settings (TOML); default: the walkthrough's own seqrec/walkthrough/shop.toml."
+    ),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
 ) -> None:
     """The main job: one shopper through every model, with reasons and a leaderboard."""
@@ -85,7 +89,7 @@ def walkthrough(
         f"{dataset.sequences.n_interactions} purchases; persona [bold]{persona.name}[/bold] with {len(persona.items)} purchases"
     )
     chosen = models.split(",") if models else None
-    file_configs = _configs(config if config is not None and config.exists() else None)
+    file_configs = _configs(config if config is not None else WALKTHROUGH_CONFIG)
     try:
         report = run_walkthrough(dataset, persona, chosen, file_configs, threads, _command_line(), _progress)
     except KeyError as error:
