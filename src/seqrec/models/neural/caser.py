@@ -60,10 +60,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
+from seqrec.data.types import PADDING
 from seqrec.models.base import Explanation, help_field
 from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
-from seqrec.models.neural.trainer import history_inputs
 
 
 class CaserNetwork(SequenceNetwork):
@@ -273,18 +272,8 @@ class Caser(NeuralRecommender):
         to the item's score (activation x gradient of the score with respect to it) and the history
         positions and items of its strongest placement.
         """
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        network = self.require_network()
+        network, inputs = self.explain_inputs(history, item)
         assert isinstance(network, CaserNetwork)
-        inputs = history_inputs(
-            SequenceData.from_lists([list(history)], n_items),
-            self.config.max_len,
-            network.objective,
-        )
-        inputs = inputs.to(self.config.device)
-        network.eval()
         last = inputs.shape[1] - 1
         windows = network.window_embeddings(inputs, last)  # [1, L, D]
         maps = [m.detach() for m in network.horizontal_maps(windows)]  # [1, n_h, L - h + 1] each

@@ -48,7 +48,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqrec.data.types import PADDING, SequenceData
+from seqrec.data.types import PADDING
 from seqrec.models.base import Explanation, help_field
 from seqrec.models.neural.network import (
     NeuralConfig,
@@ -57,7 +57,6 @@ from seqrec.models.neural.network import (
     SequenceNetwork,
     position_evidence,
 )
-from seqrec.models.neural.trainer import history_inputs
 
 
 def run_gru_left_padded(gru: nn.GRU, embedded: Tensor, real: Tensor) -> Tensor:
@@ -188,19 +187,10 @@ class NARM(NeuralRecommender):
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """Attention weights over the history, and the score split into global and local parts."""
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        network = self.require_network()
+        network, inputs = self.explain_inputs(history, item)
         assert isinstance(network, NARMNetwork)
-        inputs = history_inputs(
-            SequenceData.from_lists([list(history)], n_items),
-            self.config.max_len,
-            network.objective,
-        )
-        network.eval()
         with torch.no_grad():
-            global_part, local_part, weights = network.session_parts(inputs.to(self.config.device))
+            global_part, local_part, weights = network.session_parts(inputs)
             hidden_size = global_part.shape[-1]
             decoder = network.bilinear.weight  # [D, 2H] = B
             item_vector = network.item_embedding.weight[int(item)]  # [D]

@@ -257,6 +257,22 @@ class NeuralRecommender(Recommender):
         assert self.network is not None
         return self.network
 
+    def explain_inputs(self, history: Sequence[int], item: int) -> tuple[SequenceNetwork, Tensor]:
+        """The trained network (in eval mode) and its input ``[1, max_len]`` for one history.
+
+        The shared first step of every network's ``explain``; checks that ``item`` is real.
+        """
+        from seqrec.models.neural.trainer import history_inputs
+
+        n_items = self.require_fitted()
+        if not 1 <= int(item) <= n_items:
+            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
+        network = self.require_network()
+        histories = SequenceData.from_lists([list(history)], n_items)
+        inputs = history_inputs(histories, self.config.max_len, network.objective)
+        network.eval()
+        return network, inputs.to(self.config.device)
+
     def score(self, histories: SequenceData) -> np.ndarray:
         from seqrec.models.neural.trainer import score_histories
 

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
+from seqrec.data.types import PADDING
 from seqrec.models.base import Explanation, help_field
 from seqrec.models.neural.network import (
     NeuralConfig,
@@ -52,7 +52,6 @@ from seqrec.models.neural.network import (
     SequenceNetwork,
     position_evidence,
 )
-from seqrec.models.neural.trainer import history_inputs
 
 
 def causal_conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
@@ -168,18 +167,8 @@ class NextItNet(NeuralRecommender):
 
     def attributions(self, history: Sequence[int], item: int) -> tuple[float, np.ndarray]:
         """The score of ``item`` and the gradient x input attribution of each history item read."""
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        network = self.require_network()
+        network, inputs = self.explain_inputs(history, item)
         assert isinstance(network, NextItNetNetwork)
-        inputs = history_inputs(
-            SequenceData.from_lists([list(history)], n_items),
-            self.config.max_len,
-            network.objective,
-        )
-        inputs = inputs.to(self.config.device)
-        network.eval()
         embedded = network.item_embedding(inputs).detach().requires_grad_(True)  # [1, T, D]
         hidden = network.encode_embedded(embedded, inputs)[:, -1]  # [1, D]
         score = network.logits_of(hidden, torch.tensor([int(item)], device=inputs.device))[0, 0]

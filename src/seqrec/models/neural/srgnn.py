@@ -57,10 +57,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
+from seqrec.data.types import PADDING
 from seqrec.models.base import Explanation, help_field
 from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
-from seqrec.models.neural.trainer import history_inputs
 
 
 # -- the session graph ----------------------------------------------------------------------
@@ -215,19 +214,10 @@ class SRGNN(NeuralRecommender):
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """The session graph of the last ``max_len`` history items and each node's attention."""
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        network = self.require_network()
+        network, inputs = self.explain_inputs(history, item)
         assert isinstance(network, SRGNNNetwork)
-        inputs = history_inputs(
-            SequenceData.from_lists([list(history)], n_items),
-            self.config.max_len,
-            network.objective,
-        )
-        network.eval()
         with torch.no_grad():
-            session, weights = network.readout(inputs.to(self.config.device))
+            session, weights = network.readout(inputs)
             score = float(
                 network.logits_of(session, torch.tensor([int(item)], device=session.device))[0, 0]
             )
