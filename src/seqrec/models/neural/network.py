@@ -43,7 +43,7 @@ Objectives (how the trainer builds targets from a training window; see ``trainer
 from __future__ import annotations
 
 import dataclasses
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -89,7 +89,7 @@ class TrainingBatch:
     generator: torch.Generator
 
 
-class SequenceNetwork(nn.Module):
+class SequenceNetwork(nn.Module, ABC):
     """Base class of the networks the trainer fits.
 
     Subclasses set ``objective`` and implement :meth:`encode` and :meth:`item_embeddings`.
@@ -112,13 +112,13 @@ class SequenceNetwork(nn.Module):
         self.n_items = n_items
         self.max_len = max_len
 
+    @abstractmethod
     def encode(self, input_ids: Tensor) -> Tensor:
         """Hidden states ``[B, L, D]`` (``[B, 1, D]`` allowed for ``Objective.LAST``) of left-padded ``input_ids`` ``[B, L]``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement encode")
 
+    @abstractmethod
     def item_embeddings(self) -> Tensor:
         """Output item embeddings ``[n_items + 1, D]`` (row 0 = padding, never a target)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement item_embeddings")
 
     def item_bias(self) -> Tensor | None:
         """Optional output bias ``[n_items + 1]`` added to every score (BERT4Rec has one)."""
