@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from seqrec.experiment import build_model, load_config_file
+from seqrec.models import REGISTRY
 from seqrec.models.base import ConfigError
 
 ROOT = Path(__file__).parent.parent
@@ -33,3 +34,16 @@ def test_unknown_model_section_is_an_error(tmp_path: Path) -> None:
     path.write_text("[sasrek]\ndim = 3\n")
     with pytest.raises(ValueError, match="sasrek"):
         load_config_file(path)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_point_of_a_search_space_builds_the_model(name: str) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(8):
+        overrides = REGISTRY[name].search_space(study.ask())
+        model = build_model(name, overrides, threads=1)
+        for key, value in overrides.items():
+            assert getattr(model.config, key) == (tuple(value) if isinstance(value, list) else value)

@@ -192,6 +192,7 @@ def tune(
     dataset: str = typer.Option("ml-100k", help="Dataset name or path."),
     split: str = typer.Option("loo", help=SPLIT_HELP),
     trials: int = typer.Option(20, help="Optuna trials (each fits once and scores the validation split)."),
+    timeout: float | None = typer.Option(None, help="Wall-time budget in seconds: no new trial starts after it."),
     config: Path | None = typer.Option(None, help="Base settings (TOML/JSON; default configs/<dataset>.toml); the search space overrides them."),
     threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
     seed: int = typer.Option(0, help="Seed of the TPE sampler."),
@@ -218,7 +219,10 @@ def tune(
     def report(number: int, value: float, overrides: dict[str, Any]) -> None:
         console.print(f"  trial {number}: valid NDCG@10 {value:.4f}  {overrides}", highlight=False)
 
-    result = run_tune(model, data, chosen_split, trials, base, threads, seed, on_trial=report)
+    try:
+        result = run_tune(model, data, chosen_split, trials, base, threads, seed, on_trial=report, timeout=timeout)
+    except ValueError as error:
+        raise fail(str(error))
     path = save_tuned(result, data.name, split)
     console.print(f"best valid NDCG@10 {result['value']:.4f} with {result['config']}; saved {path}")
 

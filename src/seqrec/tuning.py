@@ -40,13 +40,20 @@ def tune(
     seed: int = 0,
     metric: str = "NDCG@10",
     on_trial: Callable[[int, float, dict[str, Any]], None] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Search the model's space; returns ``{"config", "value", "trials": [...]}``."""
+    """Search the model's space; returns ``{"config", "value", "trials": [...]}``.
+
+    ``timeout`` (seconds) stops starting new trials once that much wall time has passed (the
+    trial running then finishes), so models of very different cost can get the same budget.
+    """
     import optuna
 
     model_class = get_model_class(model_name)
     if trials < 1:
         raise ValueError("trials must be at least 1")
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be positive seconds, got {timeout}")
     set_threads(threads)
     popularity = split.train.item_counts()
     history: list[dict[str, Any]] = []
@@ -67,9 +74,16 @@ def tune(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     # Trial 0 is the model's default config, so tuning can only match or beat the defaults.
     study.enqueue_trial(default_params(model_class, base_config), skip_if_exists=True)
-    study.optimize(objective, n_trials=trials)
+    study.optimize(objective, n_trials=trials, timeout=timeout)
     best = max(history, key=lambda row: row["value"])
-    return {"model": model_name, "metric": f"valid {metric}", "value": best["value"], "config": best["config"], "trials": history}
+    return {
+        "model": model_name,
+        "metric": f"valid {metric}",
+        "value": best["value"],
+        "config": best["config"],
+        "budget": {"trials": trials, "timeout_seconds": timeout, "threads": threads, "seed": seed},
+        "trials": history,
+    }
 
 
 def default_params(model_class: type[Recommender], base_config: dict[str, Any] | None) -> dict[str, Any]:
