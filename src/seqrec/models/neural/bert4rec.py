@@ -171,7 +171,7 @@ class BERT4Rec(NeuralRecommender):
             "dim": trial.suggest_categorical("dim", [64, 128]),
             "mask_prob": trial.suggest_float("mask_prob", 0.1, 0.5),
             "dropout": trial.suggest_float("dropout", 0.1, 0.5),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def build_network(self, n_items: int) -> BERT4RecNetwork:

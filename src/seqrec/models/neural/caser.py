@@ -249,7 +249,7 @@ class Caser(NeuralRecommender):
             "n_horizontal": trial.suggest_categorical("n_horizontal", [4, 8, 16, 32]),
             "n_vertical": trial.suggest_categorical("n_vertical", [1, 2, 4, 8]),
             "dropout": trial.suggest_float("dropout", 0.1, 0.6),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def build_network(self, n_items: int) -> CaserNetwork:

@@ -297,8 +297,10 @@ class ContrastiveRecommender(NeuralRecommender):
             "n_layers": trial.suggest_int("n_layers", 1, 3),
             "dropout": trial.suggest_float("dropout", 0.1, 0.6),
             "attention_dropout": trial.suggest_float("attention_dropout", 0.1, 0.6),
-            "contrast_weight": trial.suggest_float("contrast_weight", 0.01, 1.0, log=True),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "contrast_weight": trial.suggest_float("contrast_weight", 1e-3, 1.0, log=True),
+            "similarity": trial.suggest_categorical("similarity", list(SIMILARITIES)),
+            "temperature": trial.suggest_float("temperature", 0.05, 1.0, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def attention_over_history(self, history: Sequence[int]) -> np.ndarray:

@@ -171,7 +171,7 @@ class NARM(NeuralRecommender):
             "hidden_size": trial.suggest_categorical("hidden_size", [50, 100, 200]),
             "embedding_dropout": trial.suggest_float("embedding_dropout", 0.0, 0.5),
             "representation_dropout": trial.suggest_float("representation_dropout", 0.0, 0.6),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def build_network(self, n_items: int) -> NARMNetwork:

@@ -156,7 +156,7 @@ class NextItNet(NeuralRecommender):
             "dim": trial.suggest_categorical("dim", [32, 64, 128]),
             "kernel_size": trial.suggest_int("kernel_size", 2, 4),
             "dilations": (1, 4) * blocks,
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def build_network(self, n_items: int) -> NextItNetNetwork:

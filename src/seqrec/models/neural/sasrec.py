@@ -133,7 +133,7 @@ class SASRec(NeuralRecommender):
             "dim": trial.suggest_categorical("dim", [32, 64, 128]),
             "n_layers": trial.suggest_int("n_layers", 1, 3),
             "dropout": trial.suggest_float("dropout", 0.1, 0.6),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 1e-2, log=True),
         }
 
     def build_network(self, n_items: int) -> SASRecNetwork:

@@ -205,7 +205,7 @@ class SRGNN(NeuralRecommender):
             "dim": trial.suggest_categorical("dim", [32, 64, 128]),
             "steps": trial.suggest_int("steps", 1, 3),
             "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-            "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+            "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
     def build_network(self, n_items: int) -> SRGNNNetwork:
