@@ -86,6 +86,24 @@ def test_tune_saves_the_best_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert saved["value"] == max(t["value"] for t in saved["trials"])
     assert saved["metric"] == "valid NDCG@10"
     assert saved["trials"][0]["config"] == {"discount": 0.75}  # trial 0 is the default config
+    assert saved["budget"] == {"trials": 3, "timeout_seconds": None, "threads": 1, "seed": 0}
+
+
+def test_tune_timeout_stops_starting_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    # Optuna checks the budget before each trial: the first always runs, none after a spent budget.
+    result = runner.invoke(app, ["tune", "markov", "--dataset", "shop:tiny", "--trials", "5", "--timeout", "1e-9"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "configs/tuned/shop/loo/markov.json").read_text())
+    assert len(saved["trials"]) == 1 and saved["budget"]["timeout_seconds"] == 1e-9
+
+
+def test_tune_rejects_a_non_positive_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["tune", "markov", "--dataset", "shop:tiny", "--timeout", "0"])
+    assert result.exit_code == 2
+    assert "timeout must be positive" in result.output
+    assert not (tmp_path / "configs").exists()
 
 
 def test_models_lists_every_registered_model() -> None:

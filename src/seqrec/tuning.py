@@ -45,7 +45,8 @@ def tune(
     """Search the model's space; returns ``{"config", "value", "trials": [...]}``.
 
     ``timeout`` (seconds) stops starting new trials once that much wall time has passed (the
-    trial running then finishes), so models of very different cost can get the same budget.
+    trial running then finishes), so models of very different cost can get the same budget; trial 0
+    (the defaults) always runs.
     """
     import optuna
 
@@ -75,6 +76,8 @@ def tune(
     # Trial 0 is the model's default config, so tuning can only match or beat the defaults.
     study.enqueue_trial(default_params(model_class, base_config), skip_if_exists=True)
     study.optimize(objective, n_trials=trials, timeout=timeout)
+    if not history:  # a budget spent before the first trial: still score the defaults
+        study.optimize(objective, n_trials=1)
     best = max(history, key=lambda row: row["value"])
     return {
         "model": model_name,
