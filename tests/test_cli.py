@@ -77,6 +77,22 @@ def test_benchmark_writes_leaderboard(tmp_path: Path) -> None:
     assert "| markov |" in (tmp_path / "shop-temporal.md").read_text()
 
 
+def test_benchmark_reports_per_epoch_time_of_networks(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.toml"
+    config.write_text("[sasrec]\nepochs = 2\npatience = 5\ndim = 8\nmax_len = 10\nn_layers = 1\n")
+    result = runner.invoke(
+        app,
+        ["benchmark", "--dataset", "shop:tiny", "--models", "markov,sasrec", "--config", str(config), "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    rows = {row["model"]: row for row in json.loads((tmp_path / "shop-loo.json").read_text())["leaderboard"]}
+    assert rows["sasrec"]["epochs"] == 2 and 1 <= rows["sasrec"]["best_epoch"] <= 2
+    assert 0 < rows["sasrec"]["epoch_seconds"] <= rows["sasrec"]["fit_seconds"]
+    assert "epoch_seconds" not in rows["markov"]  # fitted in one go: no epochs
+    table = (tmp_path / "shop-loo.md").read_text()
+    assert "s/epoch (best / run)" in table and f"({rows['sasrec']['best_epoch']} / 2)" in table
+
+
 def test_tune_saves_the_best_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["tune", "markov", "--dataset", "shop:tiny", "--trials", "3"])

@@ -121,8 +121,10 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
 
 
 def _print_leaderboard(rows: list[dict[str, Any]], reference: str | None, title: str) -> None:
+    from seqrec.experiment import epoch_cell
+
     table = Table(title=title)
-    columns = ["model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR@10", "coverage@10", "fit s"]
+    columns = ["model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR@10", "coverage@10", "fit s", "s/epoch (best/run)"]
     if reference:
         columns.insert(4, f"% of {reference}")
     for column in columns:
@@ -133,7 +135,7 @@ def _print_leaderboard(rows: list[dict[str, Any]], reference: str | None, title:
         if reference:
             pct = row.get(f"NDCG@10_pct_of_{reference}")
             cells.append("" if pct is None else f"{pct:.1f}%")
-        cells += [f"{row['MRR@10']:.4f}", f"{row['coverage@10']:.3f}", f"{row['fit_seconds']:.2f}"]
+        cells += [f"{row['MRR@10']:.4f}", f"{row['coverage@10']:.3f}", f"{row['fit_seconds']:.2f}", epoch_cell(row)]
         table.add_row(*cells)
     console.print(table)
 

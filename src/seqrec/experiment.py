@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -87,6 +88,27 @@ class ModelRun:
     test: EvalResult
 
 
+def epoch_summary(model: Recommender) -> dict[str, Any]:
+    """Median wall time per epoch, epochs run and the selected epoch of a model trained in epochs
+    (the neural networks' ``training`` record); empty for models fitted in one go."""
+    training = getattr(model, "training", None)
+    records = getattr(training, "records", None)
+    if training is None or not records:
+        return {}
+    return {
+        "epoch_seconds": round(statistics.median(record.seconds for record in records), 3),
+        "epochs": len(records),
+        "best_epoch": training.best_epoch,
+    }
+
+
+def epoch_cell(row: dict[str, Any]) -> str:
+    """``"3.21 (12 / 16)"`` for a row with :func:`epoch_summary` fields, else ``"—"``."""
+    if "epoch_seconds" not in row:
+        return "—"
+    return f"{row['epoch_seconds']:.2f} ({row['best_epoch']} / {row['epochs']})"
+
+
 @dataclass
 class Leaderboard:
     dataset: str
@@ -103,6 +125,7 @@ class Leaderboard:
         rows = []
         for run in sorted(self.runs, key=lambda r: -r.test.metrics["NDCG@10"]):
             row: dict[str, Any] = {"model": run.name, "fit_seconds": round(run.fit_seconds, 3)}
+            row.update(epoch_summary(run.model))
             row.update(run.test.summary())
             if run.valid is not None:
                 row["valid_NDCG@10"] = round(run.valid.metrics["NDCG@10"], 6)
@@ -135,14 +158,15 @@ class Leaderboard:
                 f"{'excluded' if self.exclude_history else 'kept'}; threads = {self.threads}."
             ),
             "",
-            "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | MRR@10 | coverage@10 | fit s | eval s |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | MRR@10 | coverage@10 | fit s | s/epoch (best / run) | eval s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row in rows:
             low, high = row["NDCG@10_ci"]
             lines.append(
                 f"| {row['model']} | {row['HR@10']:.4f} | {row['NDCG@10']:.4f} | [{low:.4f}, {high:.4f}] | "
-                f"{row['MRR@10']:.4f} | {row['coverage@10']:.3f} | {row['fit_seconds']:.2f} | {row['eval_seconds']:.2f} |"
+                f"{row['MRR@10']:.4f} | {row['coverage@10']:.3f} | {row['fit_seconds']:.2f} | {epoch_cell(row)} | "
+                f"{row['eval_seconds']:.2f} |"
             )
         lines += ["", f"Machine: {self.meta.get('machine', '')}; date: {self.meta.get('date', '')}; command: `{self.meta.get('command', '')}`", ""]
         return "\n".join(lines)
