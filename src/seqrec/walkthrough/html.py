@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from seqrec.experiment import epoch_cell
+
 COLORS = {"cat supplies": "#e07b39", "baking": "#c9a227", "fitness": "#2f8f6a", "other": "#9aa5b1"}
 
 
@@ -82,7 +84,7 @@ def _date(timestamp: int) -> str:
 def _leaderboard_table(rows: list[dict[str, Any]], reference: str | None) -> str:
     head = "<tr><th>model</th><th>HR@10</th><th>NDCG@10</th><th>NDCG@10 95% CI</th>"
     head += f"<th>NDCG@10 % of {escape(reference)}</th>" if reference else ""
-    head += "<th>fit s</th></tr>"
+    head += "<th>fit s</th><th>s/epoch (best / run)</th></tr>"
     body = []
     for row in rows:
         low, high = row["NDCG@10_ci"]
@@ -90,7 +92,7 @@ def _leaderboard_table(rows: list[dict[str, Any]], reference: str | None) -> str
         if reference:
             pct = row.get(f"NDCG@10_pct_of_{reference}")
             cells += f"<td>{'' if pct is None else f'{pct:.1f}%'}</td>"
-        cells += f"<td>{row['fit_seconds']:.2f}</td>"
+        cells += f"<td>{row['fit_seconds']:.2f}</td><td>{epoch_cell(row)}</td>"
         body.append(f"<tr>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
