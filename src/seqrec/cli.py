@@ -117,24 +117,22 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
     console.print("[bold]Why each model's first pick[/bold]")
     for name, model in report["models"].items():
         console.print(f"  [bold]{name}[/bold]: {escape(model['explanation']['summary_titled'])}", highlight=False)
-    _print_leaderboard(report["leaderboard"], report.get("reference"), "Leaderboard: each shopper's held-out last purchase")
+    _print_leaderboard(report["leaderboard"], report.get("references", []), "Leaderboard: each shopper's held-out last purchase")
 
 
-def _print_leaderboard(rows: list[dict[str, Any]], reference: str | None, title: str) -> None:
-    from seqrec.experiment import epoch_cell
+def _print_leaderboard(rows: list[dict[str, Any]], references: list[str], title: str) -> None:
+    from seqrec.experiment import epoch_cell, pct_cell
 
     table = Table(title=title)
     columns = ["model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR@10", "coverage@10", "fit s", "s/epoch (best/run)"]
-    if reference:
-        columns.insert(4, f"% of {reference}")
+    for offset, reference in enumerate(references):
+        columns.insert(4 + offset, f"% of {reference}")
     for column in columns:
         table.add_column(column)
     for row in rows:
         low, high = row["NDCG@10_ci"]
         cells = [row["model"], f"{row['HR@10']:.4f}", f"{row['NDCG@10']:.4f}", f"[{low:.4f}, {high:.4f}]"]
-        if reference:
-            pct = row.get(f"NDCG@10_pct_of_{reference}")
-            cells.append("" if pct is None else f"{pct:.1f}%")
+        cells += [pct_cell(row, reference) for reference in references]
         cells += [f"{row['MRR@10']:.4f}", f"{row['coverage@10']:.3f}", f"{row['fit_seconds']:.2f}", epoch_cell(row)]
         table.add_row(*cells)
     console.print(table)
@@ -153,7 +151,13 @@ def benchmark(
 ) -> None:
     """Train the registered models on one dataset and split; print and save the leaderboard."""
     from seqrec.data.splits import make_split
-    from seqrec.experiment import machine_meta, run_models, tuned_config, write_atomic
+    from seqrec.experiment import (
+        machine_meta,
+        references_in,
+        run_models,
+        tuned_config,
+        write_atomic,
+    )
     from seqrec.walkthrough.run import attach_world, available_models
 
     data = _load(dataset, cache_dir)
@@ -174,11 +178,11 @@ def benchmark(
     board = run_models(data, chosen_split, names, configs, threads, prepare=attach_world(data), on_event=_progress)
     board.meta = machine_meta(_command_line(), threads)
     board.meta["configs"] = {run.name: _plain(run.model.config) for run in board.runs}
-    reference = "oracle" if "oracle" in names else None
-    _print_leaderboard(board.rows(reference), reference, f"{data.name} — {split}")
+    references = references_in(names)
+    _print_leaderboard(board.rows(references), references, f"{data.name} — {split}")
     stem = out / f"{data.name}-{split}"
-    write_atomic(stem.with_suffix(".json"), json.dumps(board.to_json(reference), indent=2) + "\n")
-    write_atomic(stem.with_suffix(".md"), board.to_markdown(reference))
+    write_atomic(stem.with_suffix(".json"), json.dumps(board.to_json(references), indent=2) + "\n")
+    write_atomic(stem.with_suffix(".md"), board.to_markdown(references))
     console.print(f"wrote {stem}.json and {stem}.md")
 
 

@@ -102,6 +102,19 @@ def epoch_summary(model: Recommender) -> dict[str, Any]:
     }
 
 
+REFERENCES = ("oracle", "oracle-observable")
+"""Reference models a leaderboard reports every model as a percentage of, when they ran."""
+
+
+def references_in(names: Sequence[str]) -> list[str]:
+    return [name for name in REFERENCES if name in names]
+
+
+def pct_cell(row: dict[str, Any], reference: str) -> str:
+    pct = row.get(f"NDCG@10_pct_of_{reference}")
+    return "" if pct is None else f"{pct:.1f}%"
+
+
 def epoch_cell(row: dict[str, Any]) -> str:
     """``"3.21 (12 / 16)"`` for a row with :func:`epoch_summary` fields, else ``"—"``."""
     if "epoch_seconds" not in row:
@@ -119,9 +132,10 @@ class Leaderboard:
     runs: list[ModelRun] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def rows(self, reference: str | None = None) -> list[dict[str, Any]]:
-        """One JSON-ready row per model, sorted by test NDCG@10; ``% of reference`` if given."""
-        ref = next((r for r in self.runs if r.name == reference), None)
+    def rows(self, references: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """One JSON-ready row per model, sorted by test NDCG@10, with ``% of`` each reference
+        model that ran (the oracles of the shop world)."""
+        refs = [run for name in references for run in self.runs if run.name == name]
         rows = []
         for run in sorted(self.runs, key=lambda r: -r.test.metrics["NDCG@10"]):
             row: dict[str, Any] = {"model": run.name, "fit_seconds": round(run.fit_seconds, 3)}
@@ -129,14 +143,14 @@ class Leaderboard:
             row.update(run.test.summary())
             if run.valid is not None:
                 row["valid_NDCG@10"] = round(run.valid.metrics["NDCG@10"], 6)
-            if ref is not None:
+            for ref in refs:
                 for metric in ("HR@10", "NDCG@10"):
                     denominator = ref.test.metrics[metric]
-                    row[f"{metric}_pct_of_{reference}"] = round(100 * run.test.metrics[metric] / denominator, 1) if denominator else None
+                    row[f"{metric}_pct_of_{ref.name}"] = round(100 * run.test.metrics[metric] / denominator, 1) if denominator else None
             rows.append(row)
         return rows
 
-    def to_json(self, reference: str | None = None) -> dict[str, Any]:
+    def to_json(self, references: Sequence[str] = ()) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
             "split": self.split,
@@ -145,11 +159,13 @@ class Leaderboard:
             "protocol": "full ranking over the whole catalog, pessimistic ties",
             "threads": self.threads,
             "meta": self.meta,
-            "leaderboard": self.rows(reference),
+            "leaderboard": self.rows(references),
         }
 
-    def to_markdown(self, reference: str | None = None) -> str:
-        rows = self.rows(reference)
+    def to_markdown(self, references: Sequence[str] = ()) -> str:
+        rows = self.rows(references)
+        present = [name for name in references if any(row["model"] == name for row in rows)]
+        pct_head = "".join(f" NDCG@10 % of {name} |" for name in present)
         lines = [
             f"# {self.dataset} — {self.split}",
             "",
@@ -158,13 +174,14 @@ class Leaderboard:
                 f"{'excluded' if self.exclude_history else 'kept'}; threads = {self.threads}."
             ),
             "",
-            "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | MRR@10 | coverage@10 | fit s | s/epoch (best / run) | eval s |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            f"| model | HR@10 | NDCG@10 | NDCG@10 95% CI |{pct_head} MRR@10 | coverage@10 | fit s | s/epoch (best / run) | eval s |",
+            "| --- | --- | --- | --- |" + " --- |" * len(present) + " --- | --- | --- | --- | --- |",
         ]
         for row in rows:
             low, high = row["NDCG@10_ci"]
+            pcts = "".join(f" {pct_cell(row, name)} |" for name in present)
             lines.append(
-                f"| {row['model']} | {row['HR@10']:.4f} | {row['NDCG@10']:.4f} | [{low:.4f}, {high:.4f}] | "
+                f"| {row['model']} | {row['HR@10']:.4f} | {row['NDCG@10']:.4f} | [{low:.4f}, {high:.4f}] |{pcts} "
                 f"{row['MRR@10']:.4f} | {row['coverage@10']:.3f} | {row['fit_seconds']:.2f} | {epoch_cell(row)} | "
                 f"{row['eval_seconds']:.2f} |"
             )

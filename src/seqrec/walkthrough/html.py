@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from seqrec.experiment import epoch_cell
+from seqrec.experiment import epoch_cell, pct_cell
 
 COLORS = {"cat supplies": "#e07b39", "baking": "#c9a227", "fitness": "#2f8f6a", "other": "#9aa5b1"}
 
@@ -81,17 +81,15 @@ def _date(timestamp: int) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
 
 
-def _leaderboard_table(rows: list[dict[str, Any]], reference: str | None) -> str:
+def _leaderboard_table(rows: list[dict[str, Any]], references: list[str]) -> str:
     head = "<tr><th>model</th><th>HR@10</th><th>NDCG@10</th><th>NDCG@10 95% CI</th>"
-    head += f"<th>NDCG@10 % of {escape(reference)}</th>" if reference else ""
+    head += "".join(f"<th>NDCG@10 % of {escape(reference)}</th>" for reference in references)
     head += "<th>fit s</th><th>s/epoch (best / run)</th></tr>"
     body = []
     for row in rows:
         low, high = row["NDCG@10_ci"]
         cells = f"<td>{escape(row['model'])}</td><td>{row['HR@10']:.4f}</td><td>{row['NDCG@10']:.4f}</td><td>[{low:.4f}, {high:.4f}]</td>"
-        if reference:
-            pct = row.get(f"NDCG@10_pct_of_{reference}")
-            cells += f"<td>{'' if pct is None else f'{pct:.1f}%'}</td>"
+        cells += "".join(f"<td>{pct_cell(row, reference)}</td>" for reference in references)
         cells += f"<td>{row['fit_seconds']:.2f}</td><td>{epoch_cell(row)}</td>"
         body.append(f"<tr>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
@@ -136,7 +134,7 @@ code {{ font-size: 11px; }}
 <h2>What each model's top-10 is made of</h2>
 {shares_svg(models)}
 <h2>Leaderboard (every shopper's held-out last purchase, full ranking)</h2>
-{_leaderboard_table(report['leaderboard'], report.get('reference'))}
+{_leaderboard_table(report['leaderboard'], report.get('references', []))}
 <h2>Each model's top-10 and its reason</h2>
 {sections}
 <p><small>{escape(report['meta']['machine'])}; {escape(report['meta']['date'])}; threads {report['meta']['threads']};

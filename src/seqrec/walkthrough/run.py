@@ -23,12 +23,12 @@ import numpy as np
 
 from seqrec.data.splits import leave_one_out
 from seqrec.data.types import Dataset, SequenceData
-from seqrec.experiment import json_default, machine_meta, run_models, write_atomic
+from seqrec.experiment import json_default, machine_meta, references_in, run_models, write_atomic
 from seqrec.models import REGISTRY
 from seqrec.models.base import Recommender
 
 STORY_CATEGORIES = ("cat supplies", "baking", "fitness")
-NEEDS_WORLD = {"oracle"}
+NEEDS_WORLD = {"oracle", "oracle-observable"}
 
 
 @dataclass
@@ -137,8 +137,8 @@ def run_walkthrough(
     board = run_models(
         dataset, split, names, configs, threads, evaluate_valid=False, prepare=attach_world(dataset), on_event=on_event
     )
-    reference = "oracle" if "oracle" in names else None
-    leaderboard = {row["model"]: row for row in board.rows(reference)}
+    references = references_in(names)
+    leaderboard = {row["model"]: row for row in board.rows(references)}
     per_model = {}
     for run in board.runs:
         if run.name in NEEDS_WORLD and persona.name != "blog_author":
@@ -159,10 +159,10 @@ def run_walkthrough(
         },
         "split": board.split_description,
         "exclude_history": dataset.exclude_history,
-        "reference": reference,
+        "references": references,
         "meta": machine_meta(command, threads),
         "models": per_model,
-        "leaderboard": board.rows(reference),
+        "leaderboard": board.rows(references),
     }
 
 
