@@ -40,7 +40,6 @@ usage: python bench/neural_shop.py [--threads 1] [--seeds 0] [--search] [--sampl
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import shlex
@@ -54,13 +53,8 @@ import numpy as np
 import torch
 
 from seqrec.data.shop import (
-    CYCLE_JITTER,
-    DAY,
-    OFF_PHASE_KEEP_PROBABILITY,
     ShopperProfile,
-    ShopperState,
     ShopWorld,
-    Subject,
     dense_distribution,
     make_shop_dataset,
     next_purchase_parts,
@@ -71,6 +65,7 @@ from seqrec.evaluation.metrics import hit_rate, ndcg, pessimistic_ranks
 from seqrec.evaluation.protocol import evaluate_model
 from seqrec.experiment import machine_meta
 from seqrec.models.neural.sasrec import SASRec
+from seqrec.models.oracle import posterior_due_draws, with_dues
 
 ROOT = Path(__file__).resolve().parent.parent
 PART_KINDS = ("re-buy", "journey", "journey start", "popular", "noise")
@@ -118,55 +113,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- the oracle and its weaker variants ----------------------------------------------------------
-def posterior_due_draws(
-    world: ShopWorld, subject: Subject, n_history: int, rng: np.random.Generator, n_samples: int
-) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """For each consumable's last purchase: ``(item, kept [S] bool, due [S] int)`` drawn from the
-    posterior given the observed purchase times (kept with the generator's keep probability, due
-    in ``t + cycle * U(0.8, 1.2)``, conditioned on no re-buy up to the last purchase)."""
-    catalog = world.catalog
-    items = subject.items[:n_history]
-    times = subject.timestamps[:n_history]
-    dues = subject.due_times[:n_history]
-    now = float(times[-1])
-    last_purchase: dict[int, int] = {}
-    for position, item in enumerate(items.tolist()):
-        if catalog.cycle_days[item] > 0:
-            last_purchase[item] = position
-    draws = []
-    for item, position in last_purchase.items():
-        bought = float(times[position])
-        cycle = float(catalog.cycle_days[item]) * DAY
-        earlier = np.flatnonzero(items[:position] == item)
-        # A purchase at exactly the previous purchase's due time is a re-buy: observable from timestamps.
-        rebuy = len(earlier) > 0 and int(dues[earlier[-1]]) == int(bought)
-        phase_category = int(subject.profile.phase_categories[subject.profile.phase_at(bought)])
-        in_routine = rebuy or int(catalog.category_of[item]) == phase_category
-        keep = float(catalog.keep_probability[item]) if in_routine else OFF_PHASE_KEEP_PROBABILITY
-        low, high = bought + cycle * (1 - CYCLE_JITTER), bought + cycle * (1 + CYCLE_JITTER)
-        still_possible = min(1.0, max(0.0, (high - max(low, now)) / (high - low)))
-        evidence = keep * still_possible
-        kept_probability = evidence / (evidence + 1.0 - keep) if evidence > 0 else 0.0
-        first = max(low, now + 1)
-        kept = rng.random(n_samples) < kept_probability
-        due = np.round(rng.uniform(first, max(first, high), n_samples)).astype(np.int64)
-        draws.append((item, kept, due))
-    return draws
-
-
-def with_dues(state: ShopperState, draws: list[tuple[int, np.ndarray, np.ndarray]], sample: int) -> ShopperState:
-    """A copy of ``state`` whose consumables are on a cycle as sample ``sample`` of ``draws`` says."""
-    out = copy.copy(state)
-    out.due, out.owned = dict(state.due), state.owned.copy()
-    for item, kept, due in draws:
-        if kept[sample]:
-            out.due[item], out.owned[item] = int(due[sample]), True
-        else:
-            out.due.pop(item, None)
-            out.owned[item] = False
-    return out
-
-
 def current_phase_forever(profile: ShopperProfile, now: float) -> ShopperProfile:
     """The profile cut after the phase active at ``now`` (which then never ends)."""
     last = profile.phase_at(now) + 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqrec.data.shop import WORLD_START, make_shop_dataset
+from seqrec.data.shop import DAY, WORLD_START, ShopperProfile, ShopWorld, Subject, make_shop_dataset
 from seqrec.data.splits import leave_one_out, temporal
 from seqrec.data.types import Dataset, SequenceData
 from seqrec.evaluation.metrics import pessimistic_ranks
@@ -141,3 +141,78 @@ def test_the_oracle_ranks_real_next_purchases_far_above_popularity(dataset: Data
     popular_ranks = pessimistic_ranks(np.tile(popularity, (len(split.test), 1)), split.test.targets)
     # measured on this world: oracle HR@10 = 0.82, popularity HR@10 = 0.17
     assert np.mean(oracle_ranks <= 10) > np.mean(popular_ranks <= 10) + 0.4
+
+
+# -- the observable oracle: due dates inferred from the purchase times ------------------------------
+def _one_consumable_subject(world: ShopWorld, cycle_days: float, gap_days: float) -> tuple[Subject, int, float]:
+    """A shopper who bought one consumable at ``T`` and a durable ``gap_days`` later."""
+
+    catalog = world.catalog
+    consumable = int(np.flatnonzero(catalog.cycle_days == cycle_days)[0])
+    durable = int(np.flatnonzero((catalog.cycle_days == 0) & (catalog.category_of == catalog.category_of[consumable]))[0])
+    start = WORLD_START + 10 * DAY
+    times = np.array([start, start + int(gap_days * DAY)], dtype=np.int64)
+    category = int(catalog.category_of[consumable])
+    profile = ShopperProfile(
+        int(start), np.array([start], dtype=np.int64), np.array([category], dtype=np.int64), np.array([1e-6])
+    )
+    items = np.array([consumable, durable], dtype=np.int64)
+    subject = Subject("hand-made", profile, items, times, np.array([-1, -1], dtype=np.int64), float("inf"))
+    return subject, consumable, float(catalog.keep_probability[consumable])
+
+
+def test_due_date_posterior_matches_the_hand_computed_one(dataset: Dataset) -> None:
+    from seqrec.models.oracle import posterior_due_draws
+
+    world = dataset.extras["world"]
+    cycle = float(world.catalog.cycle_days[world.catalog.cycle_days > 0][0])
+    # 0.95 of a cycle later the re-buy window [0.8, 1.2] x cycle is 5/8 still open:
+    # P(kept | not re-bought yet) = keep * 5/8 / (keep * 5/8 + 1 - keep).
+    subject, consumable, keep = _one_consumable_subject(world, cycle, 0.95 * cycle)
+    draws = posterior_due_draws(world, subject, 2, np.random.default_rng(0), 20_000)
+    assert [item for item, _, _ in draws] == [consumable]
+    _, kept, due = draws[0]
+    expected = keep * 0.625 / (keep * 0.625 + 1 - keep)
+    assert kept.mean() == pytest.approx(expected, abs=0.01)
+    now, bought = subject.timestamps[1], subject.timestamps[0]
+    assert due.min() >= now + 1 and due.max() <= bought + 1.2 * cycle * DAY + 1
+    # Past the whole window it cannot still be on a cycle.
+    late, _, _ = _one_consumable_subject(world, cycle, 1.3 * cycle)
+    assert not posterior_due_draws(world, late, 2, np.random.default_rng(0), 100)[0][1].any()
+
+
+def test_observable_oracle_is_a_distribution_and_batch_independent(dataset: Dataset) -> None:
+    from seqrec.models.oracle import ObservableOracle
+
+    observable = ObservableOracle({"samples": 8}).attach(dataset.extras["world"]).fit(dataset.sequences)
+    assert observable.config.due_dates == "posterior"
+    test = leave_one_out(dataset.sequences).test
+    scores = observable.checked_scores(test.histories)
+    assert np.allclose(scores[:, 1:].sum(axis=1), 1.0, atol=1e-4)
+    alone = observable.checked_scores(test.histories.rows(slice(3, 4)))
+    assert np.array_equal(alone[0], scores[3])
+    # Every real next purchase stays possible once the due dates are unknown.
+    assert (scores[np.arange(len(test)), test.targets] > 0).all()
+
+
+def test_observable_oracle_without_consumables_is_the_oracle(dataset: Dataset, oracle: OracleRecommender) -> None:
+    from seqrec.models.oracle import ObservableOracle
+
+    world = dataset.extras["world"]
+    observable = ObservableOracle({"samples": 4}).attach(world).fit(dataset.sequences)
+    sequences = dataset.sequences
+    # Each shopper's purchases before their first consumable: nothing there to re-buy.
+    before_first = np.array([int(np.argmax(world.catalog.cycle_days[s] > 0)) for s in sequences])
+    keep = np.flatnonzero(before_first > 0)
+    assert len(keep) > 10
+    prefixes = sequences.rows(keep).truncate(before_first[keep])
+    np.testing.assert_allclose(observable.checked_scores(prefixes), oracle.checked_scores(prefixes), atol=1e-6)
+
+
+def test_observable_oracle_bad_settings_are_clear_errors() -> None:
+    from seqrec.models.oracle import ObservableOracle
+
+    with pytest.raises(ValueError, match="due_dates must be one of"):
+        OracleRecommender({"due_dates": "guess"})
+    with pytest.raises(ValueError, match="samples must be at least 1"):
+        ObservableOracle({"samples": 0})

@@ -22,7 +22,7 @@ from seqrec.models.neural.narm import NARM
 from seqrec.models.neural.nextitnet import NextItNet
 from seqrec.models.neural.sasrec import SASRec
 from seqrec.models.neural.srgnn import SRGNN
-from seqrec.models.oracle import OracleRecommender
+from seqrec.models.oracle import ObservableOracle, OracleRecommender
 from seqrec.models.popularity import Popularity
 from seqrec.models.sequential_rules import SequentialRules
 from seqrec.models.session_knn import SKNN, VSKNN
@@ -30,6 +30,7 @@ from seqrec.models.transrec import TransRec
 
 REGISTRY: dict[str, type[Recommender]] = {
     OracleRecommender.name: OracleRecommender,
+    ObservableOracle.name: ObservableOracle,
     Popularity.name: Popularity,
     ImplicitALS.name: ImplicitALS,
     MarkovChain.name: MarkovChain,
