@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from seqrec.cli import app
 
 runner = CliRunner()
-FAST_MODELS = "oracle,popularity,als,markov,seq-rules,sknn"
+FAST_MODELS = "oracle,oracle-observable,popularity,als,markov,seq-rules,sknn"
 
 
 def test_walkthrough_writes_json_and_html(tmp_path: Path) -> None:
@@ -26,6 +26,12 @@ def test_walkthrough_writes_json_and_html(tmp_path: Path) -> None:
         assert 0 <= model["metrics"]["NDCG@10"] <= 1
     assert report["persona"]["history"][-1]["title"] == "Padded Lifting Gloves"
     assert report["models"]["oracle"]["metrics"]["NDCG@10_pct_of_oracle"] == 100.0
+    assert report["models"]["oracle-observable"]["metrics"]["NDCG@10_pct_of_oracle-observable"] == 100.0
+    assert report["references"] == ["oracle", "oracle-observable"]
+    # P(her next purchase is in the top-10) by the generator: no list beats the oracle's own.
+    chances = {name: model["hit_probability"] for name, model in report["models"].items()}
+    assert 0 < chances["popularity"] < chances["oracle"] <= 1
+    assert max(chances.values()) == chances["oracle"]
     html = (tmp_path / "walkthrough.html").read_text()
     assert "<svg" in html and "blog_author" in html
 
@@ -38,6 +44,7 @@ def test_walkthrough_with_a_history_file(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "out" / "walkthrough.json").read_text())
     assert report["persona"]["history"][0]["title"] == "Percussion Massage Gun"
     assert report["persona"]["name"] == "me"
+    assert all("hit_probability" not in model for model in report["models"].values())  # no truth for her
 
 
 @pytest.mark.parametrize(

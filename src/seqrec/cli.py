@@ -104,13 +104,17 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
     history = report["persona"]["history"]
     console.print(f"\n[bold]{report['persona']['name']}[/bold]'s last purchases: " + escape(" → ".join(r["title"] for r in history[-5:])))
     table = Table(title="Top-10 for the persona, by model: category shares and first pick")
-    for column in ("model", "cat", "baking", "fitness", "other", "first pick"):
+    with_truth = any("hit_probability" in model for model in report["models"].values())
+    columns = ("model", "cat", "baking", "fitness", "other", *(("P(next in top-10)",) if with_truth else ()), "first pick")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for name, model in report["models"].items():
         share = model["category_share"]
+        truth = (f"{model['hit_probability']:.2f}",) if with_truth else ()
         table.add_row(
             name,
             *(f"{share[c]:.0%}" for c in ("cat supplies", "baking", "fitness", "other")),
+            *truth,
             escape(model["top10"][0]["title"]),
         )
     console.print(table)

@@ -103,8 +103,10 @@ def _model_section(name: str, report: dict[str, Any]) -> str:
     )
     explanation = report["explanation"]
     evidence = "".join(f"<li><code>{escape(_evidence_text(row))}</code></li>" for row in explanation["evidence"][:5])
+    truth = report.get("hit_probability")
+    chance = "" if truth is None else f"<p>Chance that her next purchase is in this list (by the generator): {truth:.2f}</p>"
     return (
-        f"<section><h3>{escape(name)}</h3><ol>{items}</ol>"
+        f"<section><h3>{escape(name)}</h3><ol>{items}</ol>{chance}"
         f"<p><b>Why the first pick:</b> {escape(explanation.get('summary_titled', explanation['summary']))}</p><ul>{evidence}</ul></section>"
     )
 

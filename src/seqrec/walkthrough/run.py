@@ -23,7 +23,14 @@ import numpy as np
 
 from seqrec.data.splits import leave_one_out
 from seqrec.data.types import Dataset, SequenceData
-from seqrec.experiment import json_default, machine_meta, references_in, run_models, write_atomic
+from seqrec.experiment import (
+    ModelRun,
+    json_default,
+    machine_meta,
+    references_in,
+    run_models,
+    write_atomic,
+)
 from seqrec.models import REGISTRY
 from seqrec.models.base import Recommender
 
@@ -102,6 +109,18 @@ def persona_report(model: Recommender, persona: PersonaHistory, dataset: Dataset
     }
 
 
+def persona_truth(runs: Sequence[ModelRun], persona: PersonaHistory, dataset: Dataset) -> np.ndarray | None:
+    """The oracle's next-purchase distribution ``[n_items + 1]`` for the persona, when the oracle
+    ran and knows her (the built-in persona, not an uploaded history)."""
+    oracle = next((run.model for run in runs if run.name == "oracle"), None)
+    if oracle is None or persona.name != "blog_author":
+        return None
+    history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
+    probabilities = oracle.score(history)[0].astype(np.float64)
+    probabilities[0] = 0.0
+    return probabilities
+
+
 def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -> list[str]:
     """Every registered model (or the requested ones) that this dataset can run."""
     names = list(requested) if requested else list(REGISTRY)
@@ -139,11 +158,15 @@ def run_walkthrough(
     )
     references = references_in(names)
     leaderboard = {row["model"]: row for row in board.rows(references)}
+    truth = persona_truth(board.runs, persona, dataset)
     per_model = {}
     for run in board.runs:
         if run.name in NEEDS_WORLD and persona.name != "blog_author":
             continue  # the oracle knows the generator's shoppers, not an arbitrary uploaded history
         report = persona_report(run.model, persona, dataset)
+        if truth is not None:
+            # The chance, under the generator, that her next purchase is in this top-10.
+            report["hit_probability"] = round(float(truth[[row["item"] for row in report["top10"]]].sum()), 4)
         report["metrics"] = leaderboard[run.name]
         report["era"] = run.model.era
         report["sequential"] = run.model.sequential
