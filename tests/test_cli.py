@@ -108,7 +108,7 @@ def test_tune_saves_the_best_config(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(saved["trials"]) == 3
     assert saved["value"] == max(t["value"] for t in saved["trials"])
     assert saved["metric"] == "valid NDCG@10"
-    assert saved["trials"][0]["config"] == {"discount": 0.75}  # trial 0 is the default config
+    assert saved["trials"][0]["config"] == {}  # trial 0 is the base config: here the defaults
     assert saved["budget"] == {"trials": 3, "timeout_seconds": None, "threads": 1, "seed": 0}
 
 
@@ -134,3 +134,17 @@ def test_models_lists_every_registered_model() -> None:
     assert result.exit_code == 0
     for name in ("popularity", "als", "markov", "seq-rules"):
         assert name in result.output
+
+
+def test_tune_runs_a_base_config_outside_the_searched_ranges() -> None:
+    from seqrec.data.datasets import load_dataset
+    from seqrec.data.splits import leave_one_out
+    from seqrec.tuning import tune
+
+    # SR-GNN's default weight decay 0 lies outside its log-scale range: trial 0 must still run.
+    dataset = load_dataset("shop:tiny")
+    base = {"max_len": 8, "epochs": 1, "max_batches_per_epoch": 2, "batch_size": 16, "progress": False}
+    result = tune("srgnn", dataset, leave_one_out(dataset.sequences), trials=2, base_config=base)
+    assert [trial["number"] for trial in result["trials"]] == [0, 1]
+    assert result["trials"][0]["config"] == base
+    assert result["trials"][1]["config"]["weight_decay"] > 0

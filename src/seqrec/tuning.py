@@ -27,7 +27,6 @@ from seqrec.experiment import (
     write_atomic,
 )
 from seqrec.models import get_model_class
-from seqrec.models.base import Recommender
 
 
 def tune(
@@ -46,7 +45,7 @@ def tune(
 
     ``timeout`` (seconds) stops starting new trials once that much wall time has passed (the
     trial running then finishes), so models of very different cost can get the same budget; trial 0
-    (the defaults) always runs.
+    (the base config) always runs.
     """
     import optuna
 
@@ -59,25 +58,30 @@ def tune(
     popularity = split.train.item_counts()
     history: list[dict[str, Any]] = []
 
-    def objective(trial: optuna.Trial) -> float:
-        overrides = {**(base_config or {}), **model_class.search_space(trial)}
+    def evaluate(number: int, overrides: dict[str, Any]) -> float:
         model = build_model(model_name, overrides, threads)
         start = time.perf_counter()
         fit_model(model, split, dataset.exclude_history)
         result = evaluate_model(model, split.valid, dataset.exclude_history, popularity)
         value = result.metrics[metric]
-        history.append({"number": trial.number, "value": value, "config": overrides, "seconds": time.perf_counter() - start})
+        history.append({"number": number, "value": value, "config": overrides, "seconds": time.perf_counter() - start})
         if on_trial is not None:
-            on_trial(trial.number, value, overrides)
+            on_trial(number, value, overrides)
         return value
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    # Trial 0 is the model's default config, so tuning can only match or beat the defaults.
-    study.enqueue_trial(default_params(model_class, base_config), skip_if_exists=True)
-    study.optimize(objective, n_trials=trials, timeout=timeout)
-    if not history:  # a budget spent before the first trial: still score the defaults
-        study.optimize(objective, n_trials=1)
+    def objective(trial: optuna.Trial) -> float:
+        return evaluate(trial.number + 1, {**(base_config or {}), **model_class.search_space(trial)})
+
+    started = time.perf_counter()
+    # Trial 0 is the base config as it is, so tuning can only match or beat it. It runs outside
+    # Optuna: a default need not lie inside the searched ranges (a weight decay of 0 on a log
+    # scale) nor be one of its parameters (NextItNet searches a block count, not dilations).
+    evaluate(0, dict(base_config or {}))
+    left = None if timeout is None else timeout - (time.perf_counter() - started)
+    if trials > 1 and (left is None or left > 0):
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        study.optimize(objective, n_trials=trials - 1, timeout=left)
     best = max(history, key=lambda row: row["value"])
     return {
         "model": model_name,
@@ -87,14 +91,6 @@ def tune(
         "budget": {"trials": trials, "timeout_seconds": timeout, "threads": threads, "seed": seed},
         "trials": history,
     }
-
-
-def default_params(model_class: type[Recommender], base_config: dict[str, Any] | None) -> dict[str, Any]:
-    """The current config's value of every config field, as Optuna parameters."""
-    import dataclasses
-
-    config = model_class.Config(**(base_config or {}))
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
 def save_tuned(result: dict[str, Any], dataset: str, split: str, root: Path = TUNED_DIR) -> Path:
