@@ -64,6 +64,7 @@ MODELS: dict[str, type[NeuralRecommender]] = {
     "duorec": DuoRec,
 }
 CONTRASTIVE = ("cl4srec", "duorec")
+TUNED = Path(__file__).resolve().parent.parent / "configs" / "tuned" / "ml-100k" / "loo"
 
 # Candidate configs per model, compared on validation NDCG@10 only. Shared: 200 items of
 # history (ML-100K users have 106 ratings on average), early stopping with patience 4.
@@ -127,6 +128,11 @@ def parse_args() -> argparse.Namespace:
         "--set", default="{}", help='JSON object of config fields applied to every candidate, e.g. \'{"contrast_weight": 0.01}\''
     )
     parser.add_argument("--first-candidate-only", action="store_true", help="skip the config selection")
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="the only candidate is the config `seqrec tune` saved in configs/tuned/ml-100k/loo/",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output folder")
     parser.add_argument("--name", default="neural_ml100k", help="base name of the result files")
     parser.add_argument("--assemble", action="store_true", help="gather the per-model logs into one report")
@@ -218,10 +224,20 @@ def benchmark_model(
     first_only: bool,
     overrides: dict[str, Any],
     log: ModelLog,
+    tuned: bool = False,
 ) -> dict[str, Any]:
     threads = int(log.result["machine"]["threads"])
-    candidates = [{**config, **overrides} for config in (CANDIDATES[name][:1] if first_only else CANDIDATES[name])]
     result = log.result
+    if tuned:
+        # The Optuna search already compared configs on validation: its trials are the selection.
+        saved = json.loads((TUNED / f"{name}.json").read_text())
+        candidates = [{**saved["config"], **overrides}]
+        result["tuning"] = {
+            "budget": saved.get("budget"),
+            "trials": [{"config": t["config"], "valid_ndcg10": t["value"], "seconds": t["seconds"]} for t in saved["trials"]],
+        }
+    else:
+        candidates = [{**config, **overrides} for config in (CANDIDATES[name][:1] if first_only else CANDIDATES[name])]
     selection: list[dict[str, Any]] = []
     for candidate in candidates:
         selection.append(run_one(name, candidate, seeds[0], threads, split, exclude))
@@ -311,9 +327,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"- data: {report['data']}",
         (
             f"- machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
-            f"torch {machine['torch']}, threads={machine['threads']} per run; the machine is shared "
-            "(other benchmarks ran beside these, up to 4 runnable jobs on 2 cores: s/epoch and s to best "
-            "epoch include that contention and differ up to ~3x between rows; load averages below)"
+            f"torch {machine['torch']}, threads={machine['threads']} per run; other jobs may have run "
+            "beside these (load averages below): s/epoch and s to best epoch are wall times under that "
+            "load; `bench/neural_epoch_times.py` measures per-epoch times on a quiet machine"
         ),
         (
             "- protocol: leave-one-out, full ranking over the catalogue, pessimistic ties, history items "
@@ -346,6 +362,17 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Chosen configs and the validation comparison", ""]
     for result in report["results"]:
         lines.append(f"- **{result['model']}**: `{json.dumps(result['chosen_config'])}`")
+        tuning = result.get("tuning")
+        if tuning:
+            budget = tuning.get("budget") or {}
+            lines.append(
+                f"  - `seqrec tune`: {len(tuning['trials'])} Optuna trials (budget {budget.get('trials')} trials / "
+                f"{budget.get('timeout_seconds')} s, threads {budget.get('threads')}; trial 0 = base config), "
+                "valid NDCG@10 and fit+eval seconds:"
+            )
+            for trial in tuning["trials"]:
+                lines.append(f"    - {trial['valid_ndcg10']:.4f} ({trial['seconds']:.0f} s): `{json.dumps(trial['config'])}`")
+            continue
         for candidate in result["selection"]:
             lines.append(f"  - valid NDCG@10 {candidate['valid_ndcg10']:.4f}: `{json.dumps(candidate['config'])}`")
     return "\n".join(lines) + "\n"
@@ -431,7 +458,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         log = ModelLog(out / f"{args.name}_{name}.json", name, {**run_header(args), "data": description})
-        benchmark_model(name, seeds, ablation_seeds, split, exclude, args.first_candidate_only, overrides, log)
+        benchmark_model(name, seeds, ablation_seeds, split, exclude, args.first_candidate_only, overrides, log, args.tuned)
 
 
 if __name__ == "__main__":
