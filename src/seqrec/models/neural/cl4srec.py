@@ -342,11 +342,10 @@ class ContrastiveRecommender(NeuralRecommender):
         )
 
 
-# -- CL4SRec --------------------------------------------------------------------------------
-class CL4SRecNetwork(TransformerSequenceNetwork):
-    """The shared encoder plus InfoNCE between two augmented views (``extra_loss``)."""
+class ContrastiveNetwork(TransformerSequenceNetwork):
+    """The shared encoder built from a :class:`ContrastiveConfig`, with its InfoNCE settings."""
 
-    def __init__(self, n_items: int, max_len: int, config: CL4SRecConfig) -> None:
+    def __init__(self, n_items: int, max_len: int, config: ContrastiveConfig, with_mask_token: bool) -> None:
         super().__init__(
             n_items,
             max_len,
@@ -356,14 +355,22 @@ class CL4SRecNetwork(TransformerSequenceNetwork):
             config.inner_size,
             config.dropout,
             config.attention_dropout,
-            with_mask_token=True,
+            with_mask_token=with_mask_token,
         )
-        self.crop_ratio = config.crop_ratio
-        self.mask_ratio = config.mask_ratio
-        self.reorder_ratio = config.reorder_ratio
         self.contrast_weight = config.contrast_weight
         self.temperature = config.temperature
         self.similarity = config.similarity
+
+
+# -- CL4SRec --------------------------------------------------------------------------------
+class CL4SRecNetwork(ContrastiveNetwork):
+    """The shared encoder plus InfoNCE between two augmented views (``extra_loss``)."""
+
+    def __init__(self, n_items: int, max_len: int, config: CL4SRecConfig) -> None:
+        super().__init__(n_items, max_len, config, with_mask_token=True)
+        self.crop_ratio = config.crop_ratio
+        self.mask_ratio = config.mask_ratio
+        self.reorder_ratio = config.reorder_ratio
 
     def extra_loss(self, batch: TrainingBatch, hidden: Tensor) -> Tensor | None:
         if self.contrast_weight == 0:

@@ -51,8 +51,8 @@ from torch import Tensor
 from seqrec.data.types import PADDING, SequenceData
 from seqrec.models.neural.cl4srec import (
     ContrastiveConfig,
+    ContrastiveNetwork,
     ContrastiveRecommender,
-    TransformerSequenceNetwork,
     check_contrastive_config,
     info_nce,
 )
@@ -114,24 +114,11 @@ class SameTargetIndex:
         return left_padded(self.items, self.prefix_starts[chosen], self.prefix_ends[chosen], length)
 
 
-class DuoRecNetwork(TransformerSequenceNetwork):
+class DuoRecNetwork(ContrastiveNetwork):
     """The shared encoder plus DuoRec's contrastive regulariser (``extra_loss``)."""
 
     def __init__(self, n_items: int, max_len: int, config: DuoRecConfig) -> None:
-        super().__init__(
-            n_items,
-            max_len,
-            config.dim,
-            config.n_layers,
-            config.n_heads,
-            config.inner_size,
-            config.dropout,
-            config.attention_dropout,
-            with_mask_token=False,
-        )
-        self.contrast_weight = config.contrast_weight
-        self.temperature = config.temperature
-        self.similarity = config.similarity
+        super().__init__(n_items, max_len, config, with_mask_token=False)
         self.same_target: SameTargetIndex | None = None
 
     def on_fit_start(self, train: SequenceData) -> None:
