@@ -156,13 +156,13 @@ def benchmark(
     """Train the registered models on one dataset and split; print and save the leaderboard."""
     from seqrec.data.splits import make_split
     from seqrec.experiment import (
+        available_models,
         machine_meta,
         references_in,
         run_models,
         tuned_config,
         write_atomic,
     )
-    from seqrec.walkthrough.run import attach_world, available_models
 
     data = _load(dataset, cache_dir)
     try:
@@ -179,7 +179,7 @@ def benchmark(
             if best is not None:
                 configs[name] = {**configs.get(name, {}), **best}
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
-    board = run_models(data, chosen_split, names, configs, threads, prepare=attach_world(data), on_event=_progress)
+    board = run_models(data, chosen_split, names, configs, threads, on_event=_progress)
     board.meta = machine_meta(_command_line(), threads)
     board.meta["configs"] = {run.name: _plain(run.model.config) for run in board.runs}
     references = references_in(names)

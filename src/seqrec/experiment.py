@@ -205,13 +205,12 @@ def run_models(
     configs: dict[str, dict[str, Any]] | None = None,
     threads: int = 1,
     evaluate_valid: bool = True,
-    prepare: Callable[[Recommender], Recommender] | None = None,
     on_event: Callable[[str, str], None] | None = None,
 ) -> Leaderboard:
     """Fit each model on ``split.train`` and evaluate it on validation and test.
 
-    ``prepare`` may attach extra state before fitting (the shop world's oracle needs the world).
-    ``on_event(model, message)`` reports progress.
+    Every model's ``fit`` gets the dataset's item information and, for a synthetic world, its
+    generator (which the oracles declare they need). ``on_event(model, message)`` reports progress.
     """
     set_threads(threads)
     configs = configs or {}
@@ -219,12 +218,10 @@ def run_models(
     board = Leaderboard(dataset.name, split.name, split.description, dataset.exclude_history, threads)
     for name in models:
         model = build_model(name, configs.get(name), threads)
-        if prepare is not None:
-            model = prepare(model)
         if on_event:
             on_event(name, "fitting")
         start = time.perf_counter()
-        fit_model(model, split, dataset.exclude_history)
+        fit_model(model, split, dataset)
         fit_seconds = time.perf_counter() - start
         if on_event:
             on_event(name, f"fitted in {fit_seconds:.1f}s; evaluating")
@@ -236,11 +233,33 @@ def run_models(
     return board
 
 
-def fit_model(model: Recommender, split: Split, exclude_history: bool) -> Recommender:
-    """Fit on the training data; models that early-stop also get the validation set."""
+def fit_model(model: Recommender, split: Split, dataset: Dataset) -> Recommender:
+    """Fit on the training data with the dataset's item information (and world, if it has one);
+    models that early-stop also get the validation set."""
     if hasattr(model.config, "exclude_history"):
-        model.config.exclude_history = exclude_history
-    return model.fit(split.train, split.valid)
+        model.config.exclude_history = dataset.exclude_history
+    return model.fit(split.train, split.valid, items=dataset.item_info(), world=dataset.extras.get("world"))
+
+
+def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -> list[str]:
+    """The requested models (default: every registered one this dataset can run).
+
+    A model that needs the generator of a synthetic world (``capabilities.needs_world``) runs only
+    on such a dataset: asked for by name elsewhere it is an error; in the default list it is left
+    out. Unknown names are an error that lists the known ones.
+    """
+    names = list(requested) if requested else list(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise KeyError(f"unknown model(s) {unknown}; known: {', '.join(sorted(REGISTRY))}")
+    has_world = "world" in dataset.extras
+    impossible = [n for n in names if REGISTRY[n].capabilities.needs_world and not has_world]
+    if requested and impossible:
+        raise ValueError(
+            f"{', '.join(impossible)} need(s) the generator of a synthetic world, which dataset "
+            f"{dataset.name!r} does not have (use --dataset shop)"
+        )
+    return [n for n in names if n not in impossible]
 
 
 def write_atomic(path: Path, text: str) -> None:

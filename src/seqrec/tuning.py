@@ -61,7 +61,7 @@ def tune(
     def evaluate(number: int, overrides: dict[str, Any]) -> float:
         model = build_model(model_name, overrides, threads)
         start = time.perf_counter()
-        fit_model(model, split, dataset.exclude_history)
+        fit_model(model, split, dataset)
         result = evaluate_model(model, split.valid, dataset.exclude_history, popularity)
         value = result.metrics[metric]
         history.append({"number": number, "value": value, "config": overrides, "seconds": time.perf_counter() - start})

@@ -10,8 +10,8 @@ from seqrec.data.types import SequenceData
 from seqrec.evaluation.metrics import evaluate_scores
 from seqrec.evaluation.protocol import evaluate_model
 from seqrec.models.als import ImplicitALS
-from seqrec.models.base import mask_history
 from seqrec.models.popularity import Popularity
+from seqrec.ranking import mask_history
 from seqrec.testing import cycle_world
 
 

@@ -56,7 +56,7 @@ def block_world() -> SequenceData:
 @pytest.mark.parametrize("solver", ["exact", "cg"])
 def test_als_recommends_within_the_block(solver: str) -> None:
     model = ImplicitALS(factors=2, regularization=1.0, alpha=5.0, iterations=10, solver=solver).fit(block_world())
-    top = model.recommend(SequenceData.from_lists([[1, 2], [7]], n_items=8), k=2, exclude_history=True)
+    top = model.recommend(SequenceData.from_lists([[1, 2], [7]], n_items=8), k=2, exclude=True)
     assert set(top[0]) == {3, 4}
     assert set(top[1]) <= {5, 6, 8}
 

@@ -12,7 +12,7 @@ from seqrec.data.shop import DAY, WORLD_START, ShopperProfile, ShopWorld, Subjec
 from seqrec.data.splits import leave_one_out, temporal
 from seqrec.data.types import Dataset, SequenceData
 from seqrec.evaluation.metrics import pessimistic_ranks
-from seqrec.models.base import ConfigError, NotFittedError
+from seqrec.models.base import CapabilityError, ConfigError, NotFittedError
 from seqrec.models.oracle import OracleRecommender
 
 torch.set_num_threads(1)
@@ -25,7 +25,7 @@ def dataset() -> Dataset:
 
 @pytest.fixture(scope="module")
 def oracle(dataset: Dataset) -> OracleRecommender:
-    return OracleRecommender().attach(dataset.extras["world"]).fit(dataset.sequences)
+    return OracleRecommender().fit(dataset.sequences, world=dataset.extras["world"])
 
 
 def test_config_is_a_dataclass_and_typos_are_errors() -> None:
@@ -36,14 +36,13 @@ def test_config_is_a_dataclass_and_typos_are_errors() -> None:
 
 
 def test_needs_a_world_before_fit(dataset: Dataset) -> None:
-    with pytest.raises(NotFittedError, match="attach"):
+    # The world now reaches the oracle through fit (it declares capabilities.needs_world), not attach.
+    with pytest.raises(CapabilityError, match="world"):
         OracleRecommender().fit(dataset.sequences)
     with pytest.raises(TypeError, match="ShopWorld"):
-        OracleRecommender().attach(dataset)  # type: ignore[arg-type]
+        OracleRecommender().fit(dataset.sequences, world=dataset)
     with pytest.raises(NotFittedError):
-        OracleRecommender().attach(dataset.extras["world"]).score(
-            dataset.sequences.rows(slice(0, 1))
-        )
+        OracleRecommender().score(dataset.sequences.rows(slice(0, 1)))
 
 
 @pytest.mark.parametrize("split_name", ["loo", "temporal"])
@@ -132,7 +131,7 @@ def test_an_unknown_history_gets_an_inferred_state(
 
 def test_the_oracle_ranks_real_next_purchases_far_above_popularity(dataset: Dataset) -> None:
     split = leave_one_out(dataset.sequences)
-    oracle = OracleRecommender().attach(dataset.extras["world"]).fit(split.train)
+    oracle = OracleRecommender().fit(split.train, world=dataset.extras["world"])
     oracle_ranks = pessimistic_ranks(
         oracle.checked_scores(split.test.histories), split.test.targets
     )
@@ -184,7 +183,7 @@ def test_due_date_posterior_matches_the_hand_computed_one(dataset: Dataset) -> N
 def test_observable_oracle_is_a_distribution_and_batch_independent(dataset: Dataset) -> None:
     from seqrec.models.oracle import ObservableOracle
 
-    observable = ObservableOracle({"samples": 8}).attach(dataset.extras["world"]).fit(dataset.sequences)
+    observable = ObservableOracle({"samples": 8}).fit(dataset.sequences, world=dataset.extras["world"])
     assert observable.config.due_dates == "posterior"
     test = leave_one_out(dataset.sequences).test
     scores = observable.checked_scores(test.histories)
@@ -199,7 +198,7 @@ def test_observable_oracle_without_consumables_is_the_oracle(dataset: Dataset, o
     from seqrec.models.oracle import ObservableOracle
 
     world = dataset.extras["world"]
-    observable = ObservableOracle({"samples": 4}).attach(world).fit(dataset.sequences)
+    observable = ObservableOracle({"samples": 4}).fit(dataset.sequences, world=world)
     sequences = dataset.sequences
     # Each shopper's purchases before their first consumable: nothing there to re-buy.
     before_first = np.array([int(np.argmax(world.catalog.cycle_days[s] > 0)) for s in sequences])

@@ -87,7 +87,7 @@ def test_points_stay_in_the_unit_ball(model: TransRec) -> None:
 
 def test_ranks_the_successor_of_the_last_item_first(model: TransRec) -> None:
     histories = SequenceData.from_lists([[1, 2], [3, 4, 5], [6], [7, 8], [2, 3, 4, 5, 6, 7, 8, 9]], n_items=10)
-    top = model.recommend(histories, k=1, exclude_history=True)[:, 0]
+    top = model.recommend(histories, k=1, exclude=True)[:, 0]
     assert top.tolist() == [3, 6, 7, 9, 10]
 
 

@@ -190,6 +190,42 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class ItemInfo:
+    """Side information of every item, aligned to dense ids (index 0 = padding), as ``fit`` gets it.
+
+    ``labels``: original ids; ``titles``, ``categories``, ``texts``: strings (``""`` where the
+    catalog has none); ``attributes``: further per-item columns by name (each ``[n_items + 1]``).
+    """
+
+    labels: np.ndarray  # [n_items + 1] str
+    titles: np.ndarray  # [n_items + 1] str
+    categories: np.ndarray  # [n_items + 1] str
+    texts: np.ndarray  # [n_items + 1] str
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        columns = {"titles": self.titles, "categories": self.categories, "texts": self.texts, **self.attributes}
+        for name, column in columns.items():
+            if len(column) != len(self.labels):
+                raise ValueError(f"ItemInfo.{name} has {len(column)} rows, labels {len(self.labels)}")
+
+    @property
+    def n_items(self) -> int:
+        return len(self.labels) - 1
+
+    @property
+    def has_text(self) -> bool:
+        """Whether any item has free text (beyond its title)."""
+        return bool(np.any(self.texts[1:] != ""))
+
+    @staticmethod
+    def ids_only(n_items: int) -> ItemInfo:
+        """Item info that knows nothing but the ids ``1..n_items`` (tests, synthetic worlds)."""
+        labels = np.array(["<pad>", *map(str, range(1, n_items + 1))], dtype=object)
+        return ItemInfo(labels, labels.copy(), np.array(["", *["unknown"] * n_items], dtype=object), np.full(n_items + 1, "", dtype=object))
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A cleaned dataset with dense ids.
 
@@ -216,6 +252,14 @@ class Dataset:
     @property
     def n_users(self) -> int:
         return len(self.sequences)
+
+    def item_info(self) -> ItemInfo:
+        """The catalog's side information for ``fit`` (titles, categories, free text, attributes)."""
+        texts = self.extras.get("item_texts")
+        if texts is None:
+            texts = np.full(len(self.item_labels), "", dtype=object)
+        attributes = dict(self.extras.get("item_attributes", {}))
+        return ItemInfo(self.item_labels, self.titles, self.categories, np.asarray(texts, dtype=object), attributes)
 
     def item_id(self, label: str) -> int:
         """Dense id of an original item id; raises KeyError naming the id."""

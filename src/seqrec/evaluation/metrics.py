@@ -19,18 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqrec.ranking import pessimistic_ranks
+
 DEFAULT_KS = (5, 10, 20)
 
-
-def pessimistic_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """1-based rank [B] of each row's target: the number of items scoring >= the target.
-
-    NaN scores are treated as ``-inf``.
-    """
-    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
-    targets = np.asarray(targets, dtype=np.int64)
-    target_scores = scores[np.arange(len(targets)), targets][:, None]  # [B, 1]
-    return (scores >= target_scores).sum(axis=1).astype(np.int64)
+__all__ = ["DEFAULT_KS", "METRICS", "evaluate_scores", "hit_rate", "mrr", "ndcg", "per_user_metrics", "pessimistic_ranks"]
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> np.ndarray:

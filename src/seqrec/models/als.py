@@ -33,7 +33,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 
 @dataclass
@@ -51,6 +57,10 @@ class ALSConfig:
 
 class ImplicitALS(Recommender):
     name = "als"
+    contract = ContractSettings(
+        {"factors": 2, "iterations": 8, "regularization": 1.0},
+        known_answer="own-cycle",
+    )
     Config = ALSConfig
     era = 0
     sequential = False
@@ -65,7 +75,7 @@ class ImplicitALS(Recommender):
         }
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, train: SequenceData, valid: Any = None, on_iteration: Callable[[int], None] | None = None) -> ImplicitALS:
+    def _fit(self, train: SequenceData, valid: Any, on_iteration: Callable[[int], None] | None = None) -> None:
         cfg = self.config
         if cfg.solver not in ("exact", "cg"):
             raise ValueError(f"als.solver must be 'exact' or 'cg', got {cfg.solver!r}")
@@ -78,7 +88,6 @@ class ImplicitALS(Recommender):
         else:
             self.item_factors = self._fit_exact(confidence, on_iteration)
         self.n_items = train.n_items
-        return self
 
     def _confidence(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """The sparse matrix of ``c_ui - 1`` (zero where the user never bought the item)."""
@@ -144,7 +153,7 @@ class ImplicitALS(Recommender):
             if top
             else "Empty history: the user vector is zero."
         )
-        return Explanation(self.name, int(item), summary, kind="history_contributions", evidence=evidence)
+        return Explanation(self.name, int(item), summary, kind=ExplanationKind.HISTORY_CONTRIBUTIONS, evidence=evidence)
 
 
 # -- the closed form, written once ------------------------------------------------------------------

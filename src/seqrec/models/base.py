@@ -1,44 +1,96 @@
-"""The model contract (see DESIGN.md) and the shared code every model relies on.
-
-Models *score*; this module *masks and ranks*. Top-k, history masking and tie handling are
-written once here and nowhere else.
+"""The model contract (v2) and the shared code every model relies on.
 
 A model is a subclass of :class:`Recommender` with
 
-* ``name``: the registry key;
-* ``Config``: a dataclass whose fields carry ``metadata={"help": ...}`` and working defaults;
-* ``fit(train, valid=None) -> self`` and ``score(histories) -> [B, n_items + 1]`` float32
-  array, column 0 (padding) at ``-inf``;
-* optionally ``explain(history, item) -> Explanation``;
-* optionally ``search_space(trial) -> dict`` for ``seqrec tune``.
+* ``name``: the registry key; ``Config``: a dataclass whose fields carry
+  ``metadata={"help": ...}`` and working defaults (``Literal`` fields are checked when the config
+  is built: a misspelt field or value is a :class:`ConfigError`);
+* ``capabilities``: what it offers and needs (:class:`~seqrec.ranking.Capabilities`): dense
+  scores or top-k lists only, reranking, item side information, the shop world;
+* ``_fit(train, valid)``: learn state. The public :meth:`Recommender.fit` checks what the model
+  declared it needs, stores ``self.items`` (:class:`~seqrec.data.types.ItemInfo`) and
+  ``self.world``, calls ``_fit`` and returns ``self``;
+* one way to rank: ``score(histories) -> [B, n_items + 1]`` for dense scorers (float32, column 0
+  at ``-inf``), or ``_recommend(histories, k, exclusion) -> [B, <= k]`` for models that produce
+  ranked lists only (generative retrieval); rerankers add ``rerank(histories, candidates)``;
+* optionally ``explain(history, item) -> Explanation`` and ``search_space(trial)``;
+* ``contract``: its tiny settings and known answer for the shared contract suite
+  (:mod:`seqrec.testing`).
 
-The constructor only stores settings; ``fit`` learns state (scikit-learn's convention).
+Models *score or rank*; the shared code (:mod:`seqrec.ranking`) *masks and ranks*: ``recommend``
+is written once here for every dense model. The constructor only stores settings; ``fit``
+learns state (scikit-learn's convention).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-from abc import ABC, abstractmethod
+import types
+import typing
+from abc import ABC
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import numpy as np
 
-from seqrec.data.types import SequenceData
+from seqrec.data.types import ItemInfo, SequenceData
+from seqrec.ranking import NEG_INF, Capabilities, Exclusion, check_ranked, top_k
 
-NEG_INF = np.float32(-np.inf)
-
-Self = TypeVar("Self", bound="Recommender")
+__all__ = [
+    "NEG_INF",
+    "Capabilities",
+    "CapabilityError",
+    "ConfigError",
+    "ContractSettings",
+    "Explanation",
+    "ExplanationKind",
+    "NotFittedError",
+    "Recommender",
+    "build_config",
+    "config_help",
+    "help_field",
+]
 
 
 class NotFittedError(RuntimeError):
-    """``score``/``recommend``/``explain`` called before ``fit``."""
+    """``score``/``recommend``/``explain``/``rerank`` called before ``fit``."""
 
 
 class ConfigError(ValueError):
     """A config names a field the model does not have, or gives it a value of the wrong type."""
+
+
+class CapabilityError(TypeError):
+    """A method the model does not offer (dense scores of a top-k-only model), or a missing input
+    the model declared it needs (the shop world for the oracle, item text for a text model)."""
+
+
+class ExplanationKind(StrEnum):
+    """What the evidence rows of an :class:`Explanation` are."""
+
+    GENERIC = "generic"
+    POPULARITY = "popularity"
+    HISTORY_CONTRIBUTIONS = "history-contributions"
+    SIMILAR_ITEMS = "similar-items"
+    TRANSITIONS = "transitions"
+    RULES = "rules"
+    SCORE_PARTS = "score-parts"
+    TRANSLATION = "translation"
+    NEIGHBOUR_SESSIONS = "neighbour-sessions"
+    EMBEDDING_SIMILARITY = "embedding-similarity"
+    ATTENTION = "attention"
+    GRADIENT_X_INPUT = "gradient_x_input"
+    FILTERS = "filters"
+    ATTRIBUTION = "attribution"
+    SESSION_GRAPH = "session_graph"
+    GENERATOR_STATE = "generator-state"
+    RANKED_LIST = "ranked-list"
+    """Top-k-only models: where the item stands in the model's list."""
+    PIPELINE = "pipeline"
+    """Two-stage pipelines: the retriever's position and the reranker's reason."""
 
 
 @dataclass
@@ -53,13 +105,43 @@ class Explanation:
     model: str
     item: int
     summary: str
-    kind: str = "generic"
+    kind: ExplanationKind = ExplanationKind.GENERIC
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.kind = ExplanationKind(self.kind)  # a string that is no kind is an error here
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["kind"] = str(self.kind)
+        return out
 
 
+KnownAnswer = Literal["successor", "own-cycle", "most-popular", "successor-after-exclusion", "hand-checked"]
+
+
+@dataclass(frozen=True)
+class ContractSettings:
+    """How the contract suite (:mod:`seqrec.testing`) runs a model; declared beside the model.
+
+    ``config``: settings that make it learn the tiny world quickly (defaults are sized for real
+    data). ``world``: ``"cycle"`` (:func:`seqrec.testing.cycle_world`) or ``"shop"`` (the tiny shop
+    world, for models that need it). ``known_answer``, on the cycle world: ``successor`` — the true
+    successor of the last item ranks first for most histories; ``own-cycle`` — the top-3 lie in
+    the history's own cycle (order-agnostic and co-occurrence models); ``most-popular`` — the
+    globally most bought items; ``successor-after-exclusion`` — the successor first once history
+    items are excluded; ``hand-checked`` — no generic answer, the model's own tests check
+    hand-computed values (the oracles).
+    """
+
+    config: Mapping[str, Any] = field(default_factory=dict)
+    known_answer: KnownAnswer = "successor"
+    world: Literal["cycle", "shop"] = "cycle"
+    why: str = ""
+    """One line on why the known answer is what it is, where that is not obvious."""
+
+
+# -- typed configs ------------------------------------------------------------------------------
 def help_field(default: Any, help: str, **kwargs: Any) -> Any:
     """A dataclass field with a one-line help text (shown by ``seqrec models``)."""
     if isinstance(default, (list, dict, set)):
@@ -68,9 +150,11 @@ def help_field(default: Any, help: str, **kwargs: Any) -> Any:
 
 
 def build_config(config_class: type, values: Mapping[str, Any] | None) -> Any:
-    """Instantiate ``config_class`` from a mapping; unknown keys and wrong types are errors."""
+    """Instantiate ``config_class`` from a mapping; unknown keys, wrong types and values outside a
+    ``Literal``'s choices are errors that name the field."""
     values = dict(values or {})
     known = {f.name: f for f in dataclasses.fields(config_class)}
+    hints = _field_types(config_class)
     for key, value in values.items():
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -78,26 +162,70 @@ def build_config(config_class: type, values: Mapping[str, Any] | None) -> Any:
             raise ConfigError(
                 f"{config_class.__name__} has no field {key!r}{hint}; fields: {', '.join(known)}"
             )
-        values[key] = _coerce(config_class.__name__, known[key], value)
+        values[key] = _coerce(f"{config_class.__name__}.{key}", hints.get(key), value)
     return config_class(**values)
 
 
-def _coerce(owner: str, spec: dataclasses.Field, value: Any) -> Any:
-    expected = spec.type if isinstance(spec.type, type) else _type_from_name(str(spec.type))
-    if expected is None or isinstance(value, expected):
+def validate_config(config: Any) -> Any:
+    """Check every field of a config instance against its declared type; returns it."""
+    hints = _field_types(type(config))
+    for spec in dataclasses.fields(config):
+        value = getattr(config, spec.name)
+        coerced = _coerce(f"{type(config).__name__}.{spec.name}", hints.get(spec.name), value)
+        if coerced is not value:
+            object.__setattr__(config, spec.name, coerced)
+    return config
+
+
+def _field_types(config_class: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(config_class)
+    except (NameError, TypeError):  # an annotation that cannot be resolved: check nothing there
+        return {}
+
+
+def _coerce(where: str, expected: Any, value: Any) -> Any:
+    """``value`` checked against the type ``expected`` (plain types, ``Literal``, ``X | None``,
+    ``tuple[...]``, ``list``/``dict``); numbers are widened where exact (``1`` -> ``1.0``)."""
+    if expected is None or expected is Any:
         return value
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        choices = typing.get_args(expected)
+        if value not in choices or type(value) is not type(next(c for c in choices if c == value)):
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(expected)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(where, option, value)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {expected}")
+    plain = origin or expected
+    if not isinstance(plain, type):
+        return value
+    if isinstance(value, plain) and not (plain in (int, float) and isinstance(value, bool)):
+        return value
+    if plain is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if expected is int and isinstance(value, float) and value.is_integer():
+    if plain is int and isinstance(value, float) and value.is_integer():
         return int(value)
-    if expected is tuple and isinstance(value, list):
+    if plain is tuple and isinstance(value, list):
         return tuple(value)
-    raise ConfigError(f"{owner}.{spec.name} must be {expected.__name__}, got {value!r}")
-
-
-def _type_from_name(name: str) -> type | None:
-    base = name.split("[")[0].strip()
-    return {"int": int, "float": float, "str": str, "bool": bool, "tuple": tuple}.get(base)
+    if plain is bool and isinstance(value, bool):
+        return value
+    if plain in (int, float) and isinstance(value, bool):
+        return value  # True/False as 1/0: accepted as before (a TOML writer's choice)
+    raise ConfigError(f"{where} must be {plain.__name__}, got {value!r}")
 
 
 def config_help(config_class: type) -> list[tuple[str, Any, str]]:
@@ -111,8 +239,13 @@ def config_help(config_class: type) -> list[tuple[str, Any, str]]:
     return rows
 
 
-class Recommender(ABC):
-    """Base class of every model: stores a typed config; subclasses implement fit and score."""
+# -- the contract -------------------------------------------------------------------------------
+ConfigT = TypeVar("ConfigT")
+
+
+class Recommender(ABC, Generic[ConfigT]):
+    """Base class of every model: stores a typed config; subclasses implement ``_fit`` and one
+    way to rank (``score`` for dense scorers, ``_recommend`` for top-k-only models)."""
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type[Any]] = object
@@ -120,6 +253,9 @@ class Recommender(ABC):
     """0 order-agnostic, 1 pre-deep-learning sequential, 2 deep learning, 3 LLM wave."""
     sequential: ClassVar[bool] = False
     """Whether the order of the history changes the scores."""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    contract: ClassVar[ContractSettings] = ContractSettings()
+    config: ConfigT
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
@@ -136,28 +272,118 @@ class Recommender(ABC):
         else:
             if not isinstance(config, self.Config):
                 raise ConfigError(f"{self.name} expects a {self.Config.__name__}, got {type(config).__name__}")
-            self.config = dataclasses.replace(config, **overrides) if overrides else config
+            replaced = dataclasses.replace(config, **overrides) if overrides else config
+            self.config = validate_config(replaced)
         self.n_items: int | None = None
+        self.items: ItemInfo | None = None
+        self.world: Any = None
 
-    # -- the contract ---------------------------------------------------------------------
-    @abstractmethod
-    def fit(self: Self, train: SequenceData, valid: Any = None) -> Self:
-        """Learn from ``train`` (and, for early stopping only, ``valid``); return ``self``."""
+    # -- fitting --------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: SequenceData,
+        valid: Any = None,
+        *,
+        items: ItemInfo | None = None,
+        world: Any = None,
+        **options: Any,
+    ) -> Self:
+        """Learn from ``train`` (and, for early stopping only, ``valid``, an ``EvalSet``); returns ``self``.
 
-    @abstractmethod
+        ``items``: the catalog's side information (ids, titles, categories, text, attributes),
+        required by models whose ``capabilities.needs_items`` is set; ``world``: the generator of a
+        synthetic world (the oracles). ``options`` go to the model's own ``_fit`` (progress callbacks).
+        """
+        caps = self.capabilities
+        if items is not None and items.n_items != train.n_items:
+            raise ValueError(f"{self.name}.fit: item info describes {items.n_items} items, training data {train.n_items}")
+        if (caps.needs_items or caps.needs_item_text) and items is None:
+            raise CapabilityError(f"{self.name} needs the catalog's item information: fit(train, items=dataset.item_info())")
+        if caps.needs_item_text and items is not None and not items.has_text:
+            raise CapabilityError(f"{self.name} needs item text, and this catalog has none")
+        if caps.needs_world and world is None:
+            raise CapabilityError(
+                f"{self.name} needs the generator of a synthetic world (the shop world's dataset.extras['world'])"
+            )
+        self.items, self.world = items, world
+        self.n_items = train.n_items  # set before _fit so it may score; undone if _fit fails
+        try:
+            self._fit(train, valid, **options)
+        except BaseException:
+            self.n_items = None
+            raise
+        self.n_items = train.n_items
+        return self
+
+    def _fit(self, train: SequenceData, valid: Any) -> None:
+        """Learn state from ``train``; ``self.items``/``self.world`` are set. Models override this
+        (and may add keyword options, e.g. progress callbacks, which ``fit`` passes through)."""
+        raise CapabilityError(f"{self.name} does not implement _fit")
+
+    # -- ranking --------------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
-        """Scores [B, n_items + 1] (float32) for each history; column 0 must be ``-inf``."""
+        """Scores [B, n_items + 1] (float32) for each history; column 0 must be ``-inf``.
 
-    def recommend(self, histories: SequenceData, k: int, exclude_history: bool = False) -> np.ndarray:
-        """Top-``k`` item ids [B, k] by score, ties broken towards the smaller id."""
+        Dense scorers override this; a model with ``capabilities.dense_scores = False`` ranks
+        without scoring every item and offers :meth:`recommend` only.
+        """
+        raise CapabilityError(f"{self.name} gives ranked lists only, not a score for every item: use recommend()")
+
+    def recommend(self, histories: SequenceData, k: int, exclude: Exclusion | bool | None = None) -> np.ndarray:
+        """Top-``k`` item ids [B, k] (fewer only if the catalog is smaller), best first.
+
+        ``exclude``: an :class:`~seqrec.ranking.Exclusion`, ``True`` for the history's own items,
+        or ``None``. Excluded items are removed *before* the cut. Dense scorers break equal scores
+        towards the smaller id.
+        """
+        exclusion = Exclusion.of(exclude)
+        if k < 0:
+            raise ValueError(f"{self.name}.recommend: k must be >= 0, got {k}")
+        n_items = self.check_histories(histories)
+        if not self.capabilities.dense_scores:
+            ranked = self._recommend(histories, k, exclusion)
+            return check_ranked(ranked, len(histories), k, n_items, self.name)
         scores = self.checked_scores(histories)
-        if exclude_history:
-            mask_history(scores, histories)
+        exclusion.apply(scores, histories)
         return top_k(scores, k)
+
+    def _recommend(self, histories: SequenceData, k: int, exclusion: Exclusion) -> np.ndarray:
+        """Top-k-only models: ranked item ids [B, <= k] without excluded items. Override this."""
+        raise CapabilityError(f"{self.name} declares dense_scores=False but does not implement _recommend")
+
+    def rerank(self, histories: SequenceData, candidates: np.ndarray) -> np.ndarray:
+        """Scores [B, C] of each row's candidate items (higher = better).
+
+        Rerankers (``capabilities.reranker``) override this; a dense scorer reranks by its own
+        scores, so any dense model can serve as the second stage of a pipeline.
+        """
+        if not self.capabilities.dense_scores:
+            raise CapabilityError(f"{self.name} is neither a reranker nor a dense scorer: it cannot rerank")
+        scores = self.checked_scores(histories)
+        return np.take_along_axis(scores, np.asarray(candidates, dtype=np.int64), axis=1)
+
+    def checked_rerank(self, histories: SequenceData, candidates: np.ndarray) -> np.ndarray:
+        """``rerank`` plus a check of the candidates and of the returned shape."""
+        n_items = self.check_histories(histories)
+        candidates = np.asarray(candidates)
+        if candidates.ndim != 2 or len(candidates) != len(histories):
+            raise ValueError(f"{self.name}.rerank: candidates must be [B, C] with B = {len(histories)}, got {candidates.shape}")
+        if candidates.size and (candidates.min() < 1 or candidates.max() > n_items):
+            raise ValueError(f"{self.name}.rerank: candidate ids must lie in 1..{n_items}")
+        scores = np.asarray(self.rerank(histories, candidates.astype(np.int64)), dtype=np.float32)
+        if scores.shape != candidates.shape:
+            raise ValueError(f"{self.name}.rerank returned shape {scores.shape}, expected {candidates.shape}")
+        return scores
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """Why ``item`` scores as it does after ``history``. Models override this."""
-        scores = self.checked_scores(SequenceData.from_lists([list(history)], self.require_fitted()))
+        n_items = self.require_fitted()
+        histories = SequenceData.from_lists([list(history)], n_items)
+        if not self.capabilities.dense_scores:
+            ranked = self.recommend(histories, n_items)[0].tolist()
+            where = f"ranks it #{ranked.index(item) + 1}" if item in ranked else "does not rank it"
+            return Explanation(self.name, int(item), f"{self.name} {where}.", ExplanationKind.RANKED_LIST)
+        scores = self.checked_scores(histories)
         return Explanation(
             model=self.name,
             item=int(item),
@@ -171,13 +397,18 @@ class Recommender(ABC):
             raise NotFittedError(f"{self.name}: call fit() before scoring")
         return self.n_items
 
-    def checked_scores(self, histories: SequenceData) -> np.ndarray:
-        """``score`` plus a check of the shape and the padding column."""
+    def check_histories(self, histories: SequenceData) -> int:
+        """``n_items`` after checking the model is fitted and ``histories`` use its catalog."""
         n_items = self.require_fitted()
         if histories.n_items != n_items:
             raise ValueError(
                 f"{self.name}: histories use {histories.n_items} items, the model was fit on {n_items}"
             )
+        return n_items
+
+    def checked_scores(self, histories: SequenceData) -> np.ndarray:
+        """``score`` plus a check of the shape and the padding column."""
+        n_items = self.check_histories(histories)
         scores = np.asarray(self.score(histories), dtype=np.float32)
         if scores.shape != (len(histories), n_items + 1):
             raise ValueError(f"{self.name}.score returned shape {scores.shape}, expected {(len(histories), n_items + 1)}")
@@ -186,38 +417,3 @@ class Recommender(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
-
-
-# -- masking and ranking, written once ---------------------------------------------------------
-def mask_history(scores: np.ndarray, histories: SequenceData) -> np.ndarray:
-    """Set every history item's score to ``-inf`` in place and return ``scores``."""
-    rows = np.repeat(np.arange(len(histories)), histories.lengths)
-    scores[rows, histories.items] = NEG_INF
-    return scores
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Item ids [B, k] of the ``k`` best scores per row; equal scores order by smaller id.
-
-    Uses ``argpartition`` (linear time) and sorts only the ``k`` winners. Items at ``-inf``
-    (padding, masked history) come last and are only returned when fewer than ``k`` remain.
-    """
-    n_rows, n_cols = scores.shape
-    k = min(k, n_cols - 1)
-    if k <= 0:
-        return np.zeros((n_rows, 0), dtype=np.int64)
-    # Break ties towards the smaller id: partition on the score, then sort (-score, id).
-    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [B, k]
-    threshold = np.take_along_axis(scores, candidates, axis=1).min(axis=1, keepdims=True)  # [B, 1]
-    out = np.empty((n_rows, k), dtype=np.int64)
-    for row in range(n_rows):
-        # Items tied with the k-th score may have been cut arbitrarily: include all of them.
-        pool = np.flatnonzero(scores[row] >= threshold[row, 0])
-        pool = pool[pool != 0]
-        order = np.lexsort((pool, -scores[row, pool]))
-        chosen = pool[order[:k]]
-        if len(chosen) < k:  # only -inf left (everything masked): fill with the smallest ids
-            rest = np.setdiff1d(np.arange(1, n_cols), chosen)[: k - len(chosen)]
-            chosen = np.concatenate([chosen, rest])
-        out[row] = chosen
-    return out

@@ -39,7 +39,13 @@ import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
@@ -103,6 +109,10 @@ class BPRFactors(PairwiseModule):
 
 class BPRMF(Recommender):
     name = "bpr"
+    contract = ContractSettings(
+        {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 64},
+        known_answer="own-cycle",
+    )
     Config = BPRConfig
     era = 0
     sequential = False
@@ -111,14 +121,13 @@ class BPRMF(Recommender):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return shared_search_space(trial)
 
-    def fit(self, train: SequenceData, valid: Any = None, progress: ProgressCallback | None = None) -> BPRMF:
+    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
         """LearnBPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
         set_threads(self.config)
         sampler = TripleSampler(train, min_position=0, seed=self.config.seed, exclude_bought=True)
         self.factors = BPRFactors(len(train), train.n_items, self.config)
         self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
         self.n_items = train.n_items
-        return self
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def item_factors(self) -> torch.Tensor:
@@ -167,4 +176,4 @@ class BPRMF(Recommender):
             f"vector folded in from {len(shares)} history items; the {len(shown)} closest to it "
             f"contribute {shown_total:.3f} of the score, the others {sum(shares.values()) - shown_total:.3f}."
         )
-        return Explanation(model=self.name, item=int(item), summary=summary, kind="history-contributions", evidence=shown)
+        return Explanation(model=self.name, item=int(item), summary=summary, kind=ExplanationKind.HISTORY_CONTRIBUTIONS, evidence=shown)

@@ -44,7 +44,14 @@ import torch
 from torch.nn import functional as F
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 from seqrec.models.pairwise import (
     PairwiseConfig,
     PairwiseModule,
@@ -179,6 +186,7 @@ def earlier_occurrences(sequences: SequenceData) -> torch.Tensor:
 
 class Fossil(Recommender):
     name = "fossil"
+    contract = ContractSettings({"dim": 8, "order": 1, "epochs": 40, "lr": 0.05, "batch_size": 64})
     Config = FossilConfig
     era = 1
     sequential = True
@@ -191,14 +199,13 @@ class Fossil(Recommender):
             "alpha": trial.suggest_float("alpha", 0.0, 1.0),
         }
 
-    def fit(self, train: SequenceData, valid: Any = None, progress: ProgressCallback | None = None) -> Fossil:
+    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
         """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
         set_threads(self.config)
         sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
         self.factors = FossilParameters(len(train), train.n_items, train, self.config)
         self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
         self.n_items = train.n_items
-        return self
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def personal_weights(self, histories: SequenceData) -> torch.Tensor:
@@ -299,7 +306,7 @@ class Fossil(Recommender):
             f"Fossil scores item {item} at {total:.3f}: bias {bias:.3f} + long-term similarity to "
             f"{len(others)} history items {sum(similarity.values()):.3f} + order-{order} Markov chain {chain:.3f}."
         )
-        return Explanation(model=self.name, item=int(item), summary=summary, kind="score-parts", evidence=rows)
+        return Explanation(model=self.name, item=int(item), summary=summary, kind=ExplanationKind.SCORE_PARTS, evidence=rows)
 
 
 def distinct_history_items(histories: SequenceData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -42,7 +42,14 @@ import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
@@ -125,6 +132,9 @@ class FPMCFactors(PairwiseModule):
 
 class FPMC(Recommender):
     name = "fpmc"
+    contract = ContractSettings(
+        {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 64, "basket": 1},
+    )
     Config = FPMCConfig
     era = 1
     sequential = True
@@ -133,14 +143,13 @@ class FPMC(Recommender):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {**shared_search_space(trial), "basket": trial.suggest_int("basket", 1, 3)}
 
-    def fit(self, train: SequenceData, valid: Any = None, progress: ProgressCallback | None = None) -> FPMC:
+    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
         """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
         set_threads(self.config)
         sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
         self.factors = FPMCFactors(len(train), train.n_items, sampler.items, self.config)
         self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
         self.n_items = train.n_items
-        return self
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def fold_in(self, histories: SequenceData) -> tuple[torch.Tensor, FoldInPairs, torch.Tensor]:
@@ -200,4 +209,4 @@ class FPMC(Recommender):
             f"FPMC scores item {item} at {mf + chain:.3f} {last_text}: user preference (MF part) "
             f"{mf:.3f} + transition from the last {len(basket)} item(s) {chain:.3f}."
         )
-        return Explanation(model=self.name, item=int(item), summary=summary, kind="score-parts", evidence=rows)
+        return Explanation(model=self.name, item=int(item), summary=summary, kind=ExplanationKind.SCORE_PARTS, evidence=rows)

@@ -50,7 +50,14 @@ import torch
 import torch.nn.functional as F
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 SCORE_SPACES = ("input", "output")
 UNSEEN_SCORE = -1.0
@@ -153,6 +160,11 @@ class Item2Vec(Recommender):
     """Skip-gram item embeddings; recommend by similarity to the latest items."""
 
     name = "item2vec"
+    contract = ContractSettings(
+        {},
+        known_answer="own-cycle",
+        why="skip-gram windows hold the successor and the history items alike: co-occurrence, not order",
+    )
     Config = Item2VecConfig
     era = 1
     sequential = True
@@ -171,7 +183,7 @@ class Item2Vec(Recommender):
         }
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, train: SequenceData, valid: Any = None) -> Item2Vec:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         previous_threads = torch.get_num_threads()
         torch.set_num_threads(self.config.threads)
         try:
@@ -184,7 +196,6 @@ class Item2Vec(Recommender):
         self.output_vectors = _unit_rows(network.output.weight.detach().numpy(), seen)  # [I, D]
         self.seen = seen  # [I]
         self.n_items = train.n_items
-        return self
 
     def _train(self, train: SequenceData) -> SkipGram:
         config = self.config
@@ -292,7 +303,7 @@ class Item2Vec(Recommender):
             model=self.name,
             item=int(item),
             summary=summary,
-            kind="embedding-similarity",
+            kind=ExplanationKind.EMBEDDING_SIMILARITY,
             evidence=evidence,
         )
 

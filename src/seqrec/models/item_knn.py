@@ -34,7 +34,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 
 @dataclass
@@ -105,6 +112,7 @@ class ItemKNN(Recommender):
     """Item-based top-N recommendation with shrunk cosine similarity."""
 
     name = "item-knn"
+    contract = ContractSettings({}, known_answer="own-cycle")
     Config = ItemKNNConfig
     era = 0
     sequential = False
@@ -117,14 +125,13 @@ class ItemKNN(Recommender):
             "normalize": trial.suggest_categorical("normalize", [False, True]),
         }
 
-    def fit(self, train: SequenceData, valid: Any = None) -> ItemKNN:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         similarity = shrunk_cosine(binary_item_columns(train), self.config.shrink)
         neighbourhoods = keep_top_per_row(similarity, self.config.neighbours)
         if self.config.normalize:
             neighbourhoods = normalize_rows(neighbourhoods)
         self.similarity = neighbourhoods.astype(np.float32)  # [I, I], row j = j's neighbours
         self.n_items = train.n_items
-        return self
 
     def score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
@@ -153,6 +160,6 @@ class ItemKNN(Recommender):
             model=self.name,
             item=int(item),
             summary=summary,
-            kind="similar-items",
+            kind=ExplanationKind.SIMILAR_ITEMS,
             evidence=evidence,
         )

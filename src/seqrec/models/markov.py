@@ -52,7 +52,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import NEG_INF, ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    NEG_INF,
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 SCORE_BATCH = 512
 """Histories scored per dense block (bounds memory at SCORE_BATCH * (n_items + 1) floats)."""
@@ -104,6 +112,7 @@ class MarkovChain(Recommender):
     """Order-k Markov chain with interpolated absolute discounting (order 1 by default)."""
 
     name: ClassVar[str] = "markov"
+    contract = ContractSettings({})
     Config: ClassVar[type] = MarkovChainConfig
     era: ClassVar[int] = 1
     sequential: ClassVar[bool] = True
@@ -113,7 +122,7 @@ class MarkovChain(Recommender):
         return {"discount": trial.suggest_float("discount", 0.1, 1.0)}
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, train: SequenceData, valid: Any = None) -> MarkovChain:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         order, discount = int(self.config.order), float(self.config.discount)
         self._unigram = _unigram_distribution(train, discount)  # [n_items + 1]
         self._unigram_counts = train.item_counts()  # [n_items + 1]
@@ -126,7 +135,6 @@ class MarkovChain(Recommender):
             self._levels.append(level)
             n_suffix_rows = len(level.keys)
         self.n_items = train.n_items
-        return self
 
     # -- score ----------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
@@ -180,7 +188,7 @@ class MarkovChain(Recommender):
             model=self.name,
             item=int(item),
             summary=_markov_summary(levels, int(item), final),
-            kind="transitions",
+            kind=ExplanationKind.TRANSITIONS,
             evidence=list(reversed(levels)),
         )
 

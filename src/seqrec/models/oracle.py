@@ -16,8 +16,9 @@ held-out ``blog_author``); otherwise any shopper with that prefix. A history fro
 world gets an inferred state (one phase in the category of its last purchase, consumables on
 their mean cycle), and the explanation says so.
 
-Use: ``OracleRecommender().attach(world).fit(train)`` with ``world =
-dataset.extras["world"]``.
+Use: ``OracleRecommender().fit(train, world=dataset.extras["world"])`` (the class declares
+``capabilities.needs_world``, so the experiment code passes the world of a shop dataset and
+refuses the oracle on any other dataset).
 
 **The observable oracle** (``oracle-observable``, or ``due_dates="posterior"``). The oracle knows
 the exact due date the generator drew for every consumable re-buy; no model can, as the data
@@ -53,7 +54,16 @@ from seqrec.data.shop import (
     next_purchase_parts,
 )
 from seqrec.data.types import SequenceData
-from seqrec.models.base import NEG_INF, Explanation, NotFittedError, Recommender, help_field
+from seqrec.models.base import (
+    NEG_INF,
+    Capabilities,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    NotFittedError,
+    Recommender,
+    help_field,
+)
 
 
 @dataclass
@@ -83,6 +93,13 @@ class OracleRecommender(Recommender):
     era: ClassVar[int] = 0
     """Not a method of any era: a reference ceiling (listed with era 0 for tables)."""
     sequential: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(needs_world=True)
+    contract: ClassVar[ContractSettings] = ContractSettings(
+        {"samples": 4},
+        known_answer="hand-checked",
+        world="shop",
+        why="its scores are the generator's distribution, checked against hand-computed values in tests/models/test_oracle.py",
+    )
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -90,30 +107,21 @@ class OracleRecommender(Recommender):
             raise ValueError(f"{self.name}.due_dates must be one of {DUE_DATES}, got {self.config.due_dates!r}")
         if self.config.samples < 1:
             raise ValueError(f"{self.name}.samples must be at least 1, got {self.config.samples}")
-        self.world: ShopWorld | None = None
-
-    def attach(self, world: ShopWorld) -> OracleRecommender:
-        """Give the oracle the world whose truth it reports; returns ``self``."""
-        if not isinstance(world, ShopWorld):
-            raise TypeError(
-                f"oracle.attach expects a ShopWorld (dataset.extras['world']), got {type(world).__name__}"
-            )
-        self.world = world
-        return self
 
     def require_world(self) -> ShopWorld:
-        if self.world is None:
-            raise NotFittedError("oracle: call attach(dataset.extras['world']) before fit()")
+        if not isinstance(self.world, ShopWorld):
+            raise NotFittedError(f"{self.name}: call fit(train, world=dataset.extras['world']) before scoring")
         return self.world
 
-    def fit(self, train: SequenceData, valid: Any = None) -> OracleRecommender:
-        world = self.require_world()
+    def _fit(self, train: SequenceData, valid: Any) -> None:
+        if not isinstance(self.world, ShopWorld):
+            raise TypeError(f"{self.name}.fit: world must be a ShopWorld (dataset.extras['world']), got {type(self.world).__name__}")
+        world = self.world
         if train.n_items != world.n_items:
             raise ValueError(
                 f"oracle: training data has {train.n_items} items, the shop world {world.n_items}"
             )
         self.n_items = world.n_items
-        return self
 
     # -- scoring --------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
@@ -187,7 +195,7 @@ class OracleRecommender(Recommender):
             model=self.name,
             item=int(item),
             summary=opening + f"Hidden state: {world.describe(subject, n_history)}.",
-            kind="generator-state",
+            kind=ExplanationKind.GENERATOR_STATE,
             evidence=evidence,
         )
 

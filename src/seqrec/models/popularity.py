@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 
 @dataclass
@@ -25,6 +31,7 @@ class PopularityConfig:
 
 class Popularity(Recommender):
     name = "popularity"
+    contract = ContractSettings({}, known_answer="most-popular")
     Config = PopularityConfig
     era = 0
     sequential = False
@@ -33,14 +40,13 @@ class Popularity(Recommender):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {"recent_days": trial.suggest_categorical("recent_days", [0.0, 30.0, 90.0, 365.0])}
 
-    def fit(self, train: SequenceData, valid: Any = None) -> Popularity:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         items = train.items
         if self.config.recent_days > 0 and len(items):
             horizon = train.timestamps.max() - self.config.recent_days * 86_400
             items = items[train.timestamps >= horizon]
         self.counts = np.bincount(items, minlength=train.n_items + 1).astype(np.float32)  # [n_items + 1]
         self.n_items = train.n_items
-        return self
 
     def score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
@@ -55,6 +61,6 @@ class Popularity(Recommender):
             model=self.name,
             item=int(item),
             summary=f"Bought {count} times in {window}: the #{rank} best seller. Your history plays no part.",
-            kind="popularity",
+            kind=ExplanationKind.POPULARITY,
             evidence=[{"item": int(item), "count": count, "rank": rank}],
         )

@@ -64,7 +64,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import NEG_INF, ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    NEG_INF,
+    Capabilities,
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 Pattern = tuple[int, ...]
 
@@ -239,6 +248,8 @@ class SequentialRules(Recommender):
     """Recommend the consequents of mined sequential rules whose antecedent ends the history."""
 
     name: ClassVar[str] = "seq-rules"
+    contract = ContractSettings({})
+    capabilities = Capabilities(finite_scores=False)  # items no rule reaches score -inf
     Config: ClassVar[type] = SequentialRulesConfig
     era: ClassVar[int] = 1
     sequential: ClassVar[bool] = True
@@ -252,7 +263,7 @@ class SequentialRules(Recommender):
             "max_pattern_length": trial.suggest_int("max_pattern_length", 2, 4),
         }
 
-    def fit(self, train: SequenceData, valid: Any = None) -> SequentialRules:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         config = self.config
         self.antecedents, self.rules = mine_rules(
             train,
@@ -265,7 +276,6 @@ class SequentialRules(Recommender):
         counts = train.item_counts().astype(np.float64)  # [n_items + 1]
         self._popularity = counts / counts.max() if counts.max() > 0 else counts
         self.n_items = train.n_items
-        return self
 
     def _index_rules(self) -> None:
         """Rules grouped by antecedent: consequents [R_a] and confidences [R_a] per antecedent."""
@@ -328,7 +338,7 @@ class SequentialRules(Recommender):
             }
             for rule in fired
         ]
-        return Explanation(self.name, int(item), self._summary(fired, int(item)), "rules", evidence)
+        return Explanation(self.name, int(item), self._summary(fired, int(item)), ExplanationKind.RULES, evidence)
 
     def _summary(self, fired: list[Rule], item: int) -> str:
         if not fired:

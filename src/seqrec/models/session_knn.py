@@ -68,7 +68,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ConfigError,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 
 SPLITS = ("length", "gap")
 
@@ -217,6 +224,11 @@ class SKNN(Recommender):
     """Session-based kNN with binary cosine similarity (Jannach & Ludewig 2017)."""
 
     name = "sknn"
+    contract = ContractSettings(
+        {},
+        known_answer="own-cycle",
+        why="neighbour sessions hold the successor and the history items alike: co-occurrence, not order",
+    )
     Config = SKNNConfig
     era = 1
     sequential = True
@@ -230,7 +242,7 @@ class SKNN(Recommender):
         }
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, train: SequenceData, valid: Any = None) -> SKNN:
+    def _fit(self, train: SequenceData, valid: Any) -> None:
         config = self.config
         session_of = session_ids(
             train, config.session_len, config.session_split, config.session_gap_hours * 3600.0
@@ -258,7 +270,6 @@ class SKNN(Recommender):
         self.recency = np.empty(n_sessions, dtype=np.int64)
         self.recency[order] = np.arange(n_sessions)
         self.n_items = train.n_items
-        return self
 
     # -- neighbours ---------------------------------------------------------------------------
     def item_weights(self, current: np.ndarray) -> dict[int, float]:
@@ -365,7 +376,7 @@ class SKNN(Recommender):
             model=self.name,
             item=int(item),
             summary=summary,
-            kind="neighbour-sessions",
+            kind=ExplanationKind.NEIGHBOUR_SESSIONS,
             evidence=evidence,
         )
 

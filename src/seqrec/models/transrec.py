@@ -39,7 +39,13 @@ import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import Explanation, Recommender, help_field
+from seqrec.models.base import (
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    Recommender,
+    help_field,
+)
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
@@ -117,6 +123,11 @@ class TransRecParameters(PairwiseModule):
 
 class TransRec(Recommender):
     name = "transrec"
+    contract = ContractSettings(
+        {"dim": 8, "epochs": 40, "lr": 0.05, "batch_size": 64, "reg": 0.1},
+        known_answer="successor-after-exclusion",
+        why="one translation per user cannot carry a strict cycle (summing 'successor beats predecessor' around it is a contradiction), so it ranks the last item itself first",
+    )
     Config = TransRecConfig
     era = 1
     sequential = True
@@ -125,14 +136,13 @@ class TransRec(Recommender):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {**shared_search_space(trial), "fold_in": trial.suggest_categorical("fold_in", [False, True])}
 
-    def fit(self, train: SequenceData, valid: Any = None, progress: ProgressCallback | None = None) -> TransRec:
+    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
         """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
         set_threads(self.config)
         sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
         self.factors = TransRecParameters(len(train), train.n_items, sampler.items, self.config)
         self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
         self.n_items = train.n_items
-        return self
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def user_translations(self, histories: SequenceData) -> torch.Tensor:
@@ -191,7 +201,7 @@ class TransRec(Recommender):
             if not bool(has_last[0]):
                 summary = f"TransRec has no previous item to translate: item {item} scores its bias {bias:.3f}."
                 evidence = [{"part": "item bias", "contribution": round(bias, 6)}]
-                return Explanation(model=self.name, item=int(item), summary=summary, kind="translation", evidence=evidence)
+                return Explanation(model=self.name, item=int(item), summary=summary, kind=ExplanationKind.TRANSLATION, evidence=evidence)
             distances = squared_distances(landing, params.points)[0]  # [n_items + 1]
             distances[0] = float("inf")
             nearest = torch.argsort(distances, stable=True)[:limit].tolist()
@@ -207,4 +217,4 @@ class TransRec(Recommender):
             f"TransRec translates item {last} by t + t_u (‖t_u‖ = {offset_norm:.3f}); item {item} lies at squared "
             f"distance {distance:.3f} from where it lands and has bias {bias:.3f}: score {bias - distance:.3f}."
         )
-        return Explanation(model=self.name, item=int(item), summary=summary, kind="translation", evidence=rows)
+        return Explanation(model=self.name, item=int(item), summary=summary, kind=ExplanationKind.TRANSLATION, evidence=rows)

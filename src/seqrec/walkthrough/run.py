@@ -25,17 +25,16 @@ from seqrec.data.splits import leave_one_out
 from seqrec.data.types import Dataset, SequenceData
 from seqrec.experiment import (
     ModelRun,
+    available_models,
     json_default,
     machine_meta,
     references_in,
     run_models,
     write_atomic,
 )
-from seqrec.models import REGISTRY
 from seqrec.models.base import Recommender
 
 STORY_CATEGORIES = ("cat supplies", "baking", "fitness")
-NEEDS_WORLD = {"oracle", "oracle-observable"}
 
 
 @dataclass
@@ -96,7 +95,7 @@ def titled_summary(summary: str, dataset: Dataset) -> str:
 def persona_report(model: Recommender, persona: PersonaHistory, dataset: Dataset) -> dict[str, Any]:
     """Top-10, category shares and the explanation of the first pick for one model."""
     history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
-    top10 = model.recommend(history, 10, exclude_history=dataset.exclude_history)[0].tolist()
+    top10 = model.recommend(history, 10, exclude=dataset.exclude_history)[0].tolist()
     explanation = model.explain(persona.items, top10[0]).to_dict()
     explanation["evidence"] = titled_evidence(explanation["evidence"][:8], dataset)
     explanation["summary_titled"] = titled_summary(explanation["summary"], dataset)
@@ -121,26 +120,6 @@ def persona_truth(runs: Sequence[ModelRun], persona: PersonaHistory, dataset: Da
     return probabilities
 
 
-def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -> list[str]:
-    """Every registered model (or the requested ones) that this dataset can run."""
-    names = list(requested) if requested else list(REGISTRY)
-    unknown = [n for n in names if n not in REGISTRY]
-    if unknown:
-        raise KeyError(f"unknown model(s) {unknown}; known: {', '.join(sorted(REGISTRY))}")
-    if "world" not in dataset.extras:
-        names = [n for n in names if n not in NEEDS_WORLD]
-    return names
-
-
-def attach_world(dataset: Dataset) -> Callable[[Recommender], Recommender]:
-    def prepare(model: Recommender) -> Recommender:
-        if model.name in NEEDS_WORLD:
-            return model.attach(dataset.extras["world"])  # type: ignore[attr-defined]
-        return model
-
-    return prepare
-
-
 def run_walkthrough(
     dataset: Dataset,
     persona: PersonaHistory,
@@ -153,15 +132,13 @@ def run_walkthrough(
     """Fit, evaluate and explain every model; returns the JSON-ready report."""
     names = available_models(dataset, models)
     split = leave_one_out(dataset.sequences)
-    board = run_models(
-        dataset, split, names, configs, threads, evaluate_valid=False, prepare=attach_world(dataset), on_event=on_event
-    )
+    board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event)
     references = references_in(names)
     leaderboard = {row["model"]: row for row in board.rows(references)}
     truth = persona_truth(board.runs, persona, dataset)
     per_model = {}
     for run in board.runs:
-        if run.name in NEEDS_WORLD and persona.name != "blog_author":
+        if run.model.capabilities.needs_world and persona.name != "blog_author":
             continue  # the oracle knows the generator's shoppers, not an arbitrary uploaded history
         report = persona_report(run.model, persona, dataset)
         if truth is not None:

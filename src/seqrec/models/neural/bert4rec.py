@@ -51,7 +51,7 @@ import torch
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.blocks import BertBlock, attention_mask
 from seqrec.models.neural.network import (
     NeuralConfig,
@@ -163,6 +163,9 @@ class BERT4Rec(NeuralRecommender):
     """BERT4Rec (Sun et al. 2019) with the training of Petrov & Macdonald (2022)."""
 
     name: ClassVar[str] = "bert4rec"
+    contract = ContractSettings(
+        {"max_len": 8, "dim": 16, "batch_size": 32, "lr": 3e-3, "epochs": 120, "mask_prob": 0.3, "dropout": 0.1, "attention_dropout": 0.1, "threads": 1, "progress": False},
+    )
     Config: ClassVar[type] = BERT4RecConfig
 
     @classmethod
@@ -210,4 +213,4 @@ class BERT4Rec(NeuralRecommender):
                 f"; filling the [mask] after the history it attends most to item {top['item']} "
                 f"(position {top['position']}, weight {top['weight']:.2f})"
             )
-        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind="attention", evidence=evidence)
+        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence)

@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
 
 
@@ -239,6 +239,9 @@ class Caser(NeuralRecommender):
     """Caser (Tang & Wang 2018) on the shared trainer, causal over sliding L-windows."""
 
     name: ClassVar[str] = "caser"
+    contract = ContractSettings(
+        {"dim": 16, "max_len": 8, "window": 3, "dropout": 0.1, "epochs": 20, "batch_size": 32, "lr": 1e-2, "progress": False},
+    )
     Config: ClassVar[type] = CaserConfig
 
     @classmethod
@@ -293,7 +296,7 @@ class Caser(NeuralRecommender):
                 f"{best['items']} at history positions {best['positions']}"
             )
         return Explanation(
-            model=self.name, item=int(item), summary=summary + ".", kind="filters", evidence=rows
+            model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.FILTERS, evidence=rows
         )
 
     @staticmethod

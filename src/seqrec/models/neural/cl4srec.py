@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.blocks import BertBlock, attention_mask
 from seqrec.models.neural.network import (
     NeuralConfig,
@@ -337,7 +337,7 @@ class ContrastiveRecommender(NeuralRecommender):
             model=self.name,
             item=int(item),
             summary=summary + ".",
-            kind="attention",
+            kind=ExplanationKind.ATTENTION,
             evidence=evidence,
         )
 
@@ -402,6 +402,9 @@ class CL4SRec(ContrastiveRecommender):
     """CL4SRec (Xie et al. 2022) on the shared trainer."""
 
     name: ClassVar[str] = "cl4srec"
+    contract = ContractSettings(
+        {"dim": 16, "max_len": 8, "n_heads": 1, "inner_size": 32, "dropout": 0.1, "attention_dropout": 0.1, "batch_size": 32, "lr": 1e-2, "progress": False, "epochs": 40},
+    )
     Config: ClassVar[type] = CL4SRecConfig
 
     def build_network(self, n_items: int) -> CL4SRecNetwork:

@@ -49,6 +49,7 @@ import torch
 from torch import Tensor
 
 from seqrec.data.types import PADDING, SequenceData
+from seqrec.models.base import ContractSettings
 from seqrec.models.neural.cl4srec import (
     ContrastiveConfig,
     ContrastiveNetwork,
@@ -147,6 +148,9 @@ class DuoRec(ContrastiveRecommender):
     """DuoRec (Qiu et al. 2022) on the shared trainer."""
 
     name: ClassVar[str] = "duorec"
+    contract = ContractSettings(
+        {"dim": 16, "max_len": 8, "n_heads": 1, "inner_size": 32, "dropout": 0.1, "attention_dropout": 0.1, "batch_size": 32, "lr": 1e-2, "progress": False, "epochs": 15},
+    )
     Config: ClassVar[type] = DuoRecConfig
 
     def build_network(self, n_items: int) -> DuoRecNetwork:

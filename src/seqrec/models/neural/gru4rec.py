@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.network import (
     NeuralConfig,
     NeuralRecommender,
@@ -169,6 +169,9 @@ class GRU4Rec(NeuralRecommender):
     """GRU4Rec (Hidasi et al. 2016; Hidasi & Karatzoglou 2018) on the shared trainer."""
 
     name: ClassVar[str] = "gru4rec"
+    contract = ContractSettings(
+        {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 1e-2, "epochs": 30, "n_negatives": 8, "threads": 1, "progress": False},
+    )
     Config: ClassVar[type] = GRU4RecConfig
 
     @classmethod
@@ -222,5 +225,5 @@ class GRU4Rec(NeuralRecommender):
                 f"moves the score most ({top['weight']:+.2f})"
             )
         return Explanation(
-            model=self.name, item=int(item), summary=summary + ".", kind="gradient_x_input", evidence=evidence
+            model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.GRADIENT_X_INPUT, evidence=evidence
         )

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqrec.data.types import PADDING
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.network import (
     NeuralConfig,
     NeuralRecommender,
@@ -162,6 +162,9 @@ class NARM(NeuralRecommender):
     """NARM (Li et al. 2017) on the shared trainer."""
 
     name: ClassVar[str] = "narm"
+    contract = ContractSettings(
+        {"dim": 16, "hidden_size": 16, "max_len": 8, "epochs": 15, "batch_size": 64, "lr": 5e-3, "progress": False},
+    )
     Config: ClassVar[type] = NARMConfig
 
     @classmethod
@@ -214,6 +217,6 @@ class NARM(NeuralRecommender):
             model=self.name,
             item=int(item),
             summary=summary + ".",
-            kind="attention",
+            kind=ExplanationKind.ATTENTION,
             evidence=evidence,
         )

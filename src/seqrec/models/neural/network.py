@@ -47,7 +47,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -230,13 +230,13 @@ class NeuralRecommender(Recommender):
     def build_network(self, n_items: int) -> SequenceNetwork:
         """A freshly initialised network for ``n_items`` items (seeded by the trainer)."""
 
-    def fit(
+    def _fit(
         self,
         train: SequenceData,
-        valid: EvalSet | None = None,
+        valid: EvalSet | None,
         *,
         callbacks: Sequence[Callable[[EpochRecord], None]] = (),
-    ) -> Self:
+    ) -> None:
         """Train on ``train``; with ``valid``, early-stop on its NDCG@10 and keep the best epoch.
 
         ``callbacks`` run after every epoch with its record (raising from one interrupts
@@ -249,7 +249,6 @@ class NeuralRecommender(Recommender):
         trainer = Trainer(self.config, lambda: self.build_network(train.n_items), callbacks=callbacks)
         self.network, self.training = trainer.fit(train, valid)
         self.n_items = train.n_items
-        return self
 
     def require_network(self) -> SequenceNetwork:
         """The trained network; raises if ``fit`` has not run."""

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.network import (
     NeuralConfig,
     NeuralRecommender,
@@ -147,6 +147,9 @@ class NextItNet(NeuralRecommender):
     """NextItNet (Yuan et al. 2019) on the shared trainer."""
 
     name: ClassVar[str] = "nextitnet"
+    contract = ContractSettings(
+        {"dim": 16, "max_len": 8, "dilations": (1, 2), "epochs": 15, "batch_size": 32, "lr": 1e-2, "progress": False},
+    )
     Config: ClassVar[type] = NextItNetConfig
 
     @classmethod
@@ -200,6 +203,6 @@ class NextItNet(NeuralRecommender):
             model=self.name,
             item=int(item),
             summary=summary + ".",
-            kind="attribution",
+            kind=ExplanationKind.ATTRIBUTION,
             evidence=evidence,
         )

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.blocks import SASRecBlock, attention_mask
 from seqrec.models.neural.network import (
     NeuralConfig,
@@ -125,6 +125,9 @@ class SASRec(NeuralRecommender):
     """SASRec (Kang & McAuley 2018) on the shared trainer."""
 
     name: ClassVar[str] = "sasrec"
+    contract = ContractSettings(
+        {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "epochs": 25, "threads": 1, "progress": False},
+    )
     Config: ClassVar[type] = SASRecConfig
 
     @classmethod
@@ -163,4 +166,4 @@ class SASRec(NeuralRecommender):
                 f"; predicting the next item it attends most to item {top['item']} "
                 f"(position {top['position']}, weight {top['weight']:.2f})"
             )
-        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind="attention", evidence=evidence)
+        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence)

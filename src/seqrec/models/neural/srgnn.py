@@ -58,7 +58,7 @@ import torch
 from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
-from seqrec.models.base import Explanation, help_field
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
 
 
@@ -197,6 +197,9 @@ class SRGNN(NeuralRecommender):
     """SR-GNN (Wu et al. 2019) on the shared trainer."""
 
     name: ClassVar[str] = "srgnn"
+    contract = ContractSettings(
+        {"dim": 16, "max_len": 8, "epochs": 10, "batch_size": 64, "lr": 1e-2, "progress": False},
+    )
     Config: ClassVar[type] = SRGNNConfig
 
     @classmethod
@@ -235,7 +238,7 @@ class SRGNN(NeuralRecommender):
             model=self.name,
             item=int(item),
             summary=summary + ".",
-            kind="session_graph",
+            kind=ExplanationKind.SESSION_GRAPH,
             evidence=evidence,
         )
 

@@ -55,7 +55,6 @@ from torch import Tensor
 from seqrec.data.splits import EvalSet
 from seqrec.data.types import PADDING, SequenceData
 from seqrec.evaluation.metrics import hit_rate, ndcg, pessimistic_ranks
-from seqrec.models.base import NEG_INF, mask_history
 from seqrec.models.neural import checkpoint, losses
 from seqrec.models.neural.network import (
     LOSSES,
@@ -65,6 +64,7 @@ from seqrec.models.neural.network import (
     TrainingBatch,
     mask_token,
 )
+from seqrec.ranking import NEG_INF, mask_history
 
 VALID_METRIC = "NDCG@10"
 WINDOW_KINDS = ("last", "sliding")
