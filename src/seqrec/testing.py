@@ -106,9 +106,9 @@ class RecommenderContract:
     _worlds: ClassVar[dict[str, ContractWorld]] = {}
 
     # -- building blocks ------------------------------------------------------------------------
-    def make(self) -> Any:
-        """A fresh, unfitted model with its tiny contract settings."""
-        return self.model_class(dict(self.model_class.contract.config))
+    def make(self, config: dict[str, Any] | None = None) -> Any:
+        """A fresh, unfitted model with its tiny contract settings (updated by ``config``)."""
+        return self.model_class({**self.model_class.contract.config, **(config or {})})
 
     def world(self) -> ContractWorld:
         kind = self.model_class.contract.world
@@ -138,14 +138,15 @@ class RecommenderContract:
         model, histories = self.make(), self.world().histories
         expect_error(NotFittedError, lambda: model.recommend(histories, k=3))
         expect_error(NotFittedError, lambda: model.explain([1, 2, 3], 4))
-        expect_error(NotFittedError, lambda: model.rerank(histories, np.ones((len(histories), 2), dtype=np.int64)))
+        if self.dense or self.model_class.capabilities.reranker:
+            expect_error(NotFittedError, lambda: model.checked_rerank(histories, np.ones((len(histories), 2), dtype=np.int64)))
         if self.dense:
             expect_error(NotFittedError, lambda: model.checked_scores(histories))
 
     def test_misspelt_config_field_is_an_error(self) -> None:
         from seqrec.models.base import ConfigError
 
-        expect_error(ConfigError, lambda: self.model_class({"definitely_not_a_field": 1}), match="no field")
+        expect_error(ConfigError, lambda: self.make({"definitely_not_a_field": 1}), match="no field")
 
     def test_a_value_outside_a_literal_choice_is_an_error(self) -> None:
         import typing
@@ -158,7 +159,7 @@ class RecommenderContract:
     def _expect_config_error(self, values: dict[str, Any], match: str) -> None:
         from seqrec.models.base import ConfigError
 
-        expect_error(ConfigError, lambda: self.model_class(values), match=match)
+        expect_error(ConfigError, lambda: self.make(values), match=match)
 
     def test_fit_returns_self_and_is_deterministic(self) -> None:
         world = self.world()

@@ -348,8 +348,20 @@ class Recommender(ABC, Generic[ConfigT]):
         return top_k(scores, k)
 
     def _recommend(self, histories: SequenceData, k: int, exclusion: Exclusion) -> np.ndarray:
-        """Top-k-only models: ranked item ids [B, <= k] without excluded items. Override this."""
-        raise CapabilityError(f"{self.name} declares dense_scores=False but does not implement _recommend")
+        """Top-k-only models: ranked item ids [B, <= k] without excluded items. Override this.
+
+        A reranker without its own retrieval ranks the whole catalog with ``rerank`` (correct but
+        slow for an expensive reranker: put it behind a retriever in a
+        :class:`~seqrec.models.pipeline.TwoStage` instead).
+        """
+        if not self.capabilities.reranker:
+            raise CapabilityError(f"{self.name} declares dense_scores=False but does not implement _recommend")
+        n_items = self.require_fitted()
+        candidates = np.broadcast_to(np.arange(1, n_items + 1), (len(histories), n_items))  # [B, n_items]
+        scores = np.full((len(histories), n_items + 1), NEG_INF, dtype=np.float32)  # [B, n_items + 1]
+        scores[:, 1:] = self.checked_rerank(histories, candidates)
+        exclusion.apply(scores, histories)
+        return top_k(scores, k)
 
     def rerank(self, histories: SequenceData, candidates: np.ndarray) -> np.ndarray:
         """Scores [B, C] of each row's candidate items (higher = better).
