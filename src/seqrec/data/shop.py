@@ -1,6 +1,6 @@
 """The synthetic shop world: a seeded Amazon-like store, its shoppers, and the truth about them.
 
-The running example of DESIGN.md (cat supplies for six months, baking for three, two weeks of
+The running example of docs/architecture.md (cat supplies for six months, baking for three, two weeks of
 lifting) should *emerge from data*, not be scripted into models. This module generates a year of
 purchases from a small, explicit model of shoppers and keeps the model's hidden state, so that
 the probability of every possible next purchase is known exactly (the ``oracle`` recommender).

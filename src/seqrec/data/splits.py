@@ -1,6 +1,6 @@
 """Train / validation / test splits.
 
-Two splits, both reported (DESIGN.md):
+Two splits, both reported (docs/architecture.md, evaluation rules):
 
 * **leave-one-out** (``loo``): for every user with at least three interactions, the last one is
   the test target, the second-to-last the validation target, and the rest is training data. It

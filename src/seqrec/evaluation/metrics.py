@@ -2,7 +2,7 @@
 
 Full ranking over the whole catalog. A target's rank is *pessimistic*: every other item whose
 score is greater than **or equal to** the target's is placed before it, so a model that scores
-all items the same ranks the target last (DESIGN.md, evaluation rules). Excluded items are set
+all items the same ranks the target last (docs/architecture.md, evaluation rules). Excluded items are set
 to ``-inf``; a target that is itself excluded (a re-purchase while history exclusion is on)
 therefore lands at the bottom and counts as a miss, which is the honest outcome.
 
