@@ -47,6 +47,27 @@ def test_walkthrough_with_a_history_file(tmp_path: Path) -> None:
     assert all("hit_probability" not in model for model in report["models"].values())  # no truth for her
 
 
+def test_walkthrough_shares_follow_the_history_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    import seqrec.cli
+
+    monkeypatch.setattr(seqrec.cli, "console", Console(width=250))  # the table unfolded, at any terminal width
+    history = tmp_path / "switcher.csv"
+    rows = ["Mirrorless Camera Body", "shop-0456", "Gentle Foaming Cleanser, 8 oz", "shop-0410", "Road Bike Helmet", "shop-0503"]
+    history.write_text("timestamp,item\n" + "".join(f'2025-03-{day + 1:02d},"{item}"\n' for day, item in enumerate(rows)))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["walkthrough", "--size", "tiny", "--models", "popularity,markov", "--history", str(history), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if line.startswith("┃") and "first pick" in line)
+    columns = [cell.strip() for cell in header.strip("┃ ").split("┃")]
+    assert columns == ["model", "photography", "skincare", "cycling", "other", "first pick"]
+    report = json.loads((out / "walkthrough.json").read_text())
+    assert report["persona"]["categories"] == ["photography", "skincare", "cycling", "other"]
+    assert all(list(model["category_share"]) == columns[1:5] for model in report["models"].values())
+    assert ">cycling</text>" in (out / "walkthrough.html").read_text()
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -1,8 +1,12 @@
-"""The ``seqrec`` command: parse, build a config, call the library, print."""
+"""The ``seqrec`` command: parse, call the library, print.
+
+Every command's errors go through one place, :class:`~seqrec.data.cli.UserErrors`: bad input
+(data, config, model names, sizes, thread counts, an output folder that cannot be written) is one
+``error: <message>`` line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,44 +17,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from seqrec.data.cli import data_app
-from seqrec.data.errors import DataError
+from seqrec.data.cli import UserErrors, data_app
+from seqrec.models.base import CapabilityError, ConfigError
 
-app = typer.Typer(help="Sequential recommendation, from Markov chains to transformers.", no_args_is_help=True)
+
+class _Commands(UserErrors):
+    user_errors = (*UserErrors.user_errors, ConfigError, CapabilityError)
+
+
+app = typer.Typer(
+    cls=_Commands, help="Sequential recommendation, from Markov chains to transformers.", no_args_is_help=True
+)
 app.add_typer(data_app, name="data")
 console = Console()
-errors = Console(stderr=True)
 
-# The walkthrough's settings ship inside the package, so it runs in 2 minutes from any folder.
-WALKTHROUGH_CONFIG = Path(__file__).parent / "walkthrough" / "shop.toml"
 SPLIT_HELP = "loo (leave-one-out) or temporal (one global cut-off)."
-
-
-def fail(message: str) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=2)
+THREADS_HELP = "CPU threads for torch and BLAS (at least 1)."
 
 
 def _command_line() -> str:
     return "seqrec " + " ".join(sys.argv[1:])
 
 
-def _load(name: str, cache_dir: Path | None) -> Any:
-    from seqrec.data.datasets import load_dataset
-
-    try:
-        return load_dataset(name, cache_dir=cache_dir)
-    except (DataError, FileNotFoundError, KeyError) as error:
-        raise fail(str(error).strip("'\""))
-
-
-def _configs(config: Path | None) -> dict[str, dict[str, Any]]:
-    from seqrec.experiment import load_config_file
-
-    try:
-        return load_config_file(config)
-    except (FileNotFoundError, ValueError) as error:
-        raise fail(str(error))
+def _names(models: str | None) -> list[str] | None:
+    return models.split(",") if models else None
 
 
 def _progress(name: str, message: str) -> None:
@@ -67,33 +57,25 @@ def walkthrough(
     config: Path | None = typer.Option(
         None, help="Per-model settings (TOML); default: the walkthrough's own seqrec/walkthrough/shop.toml."
     ),
-    threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
 ) -> None:
     """The main job: one shopper through every model, with reasons and a leaderboard."""
     from seqrec.data.shop import make_shop_dataset
-    from seqrec.walkthrough.history import HistoryFileError, read_history
-    from seqrec.walkthrough.run import PersonaHistory, run_walkthrough, write_reports
+    from seqrec.experiment import check_out_folder, check_threads
+    from seqrec.walkthrough.history import load_persona
+    from seqrec.walkthrough.run import run_walkthrough, walkthrough_configs, write_reports
 
     start = time.perf_counter()
+    check_threads(threads)
+    check_out_folder(out)
     dataset = make_shop_dataset(size=size, seed=seed)
-    if history is not None:
-        try:
-            persona = read_history(history, dataset)
-        except HistoryFileError as error:
-            raise fail(str(error))
-    else:
-        seed_persona = dataset.extras["personas"]["blog_author"]
-        persona = PersonaHistory("blog_author", list(map(int, seed_persona.items)), list(map(int, seed_persona.timestamps)))
+    persona = load_persona(dataset, history)
+    configs = walkthrough_configs(config, _names(models))
     console.print(
         f"[bold]shop world[/bold] ({size}): {dataset.n_users} shoppers, {dataset.n_items} items, "
         f"{dataset.sequences.n_interactions} purchases; persona [bold]{persona.name}[/bold] with {len(persona.items)} purchases"
     )
-    chosen = models.split(",") if models else None
-    file_configs = _configs(config if config is not None else WALKTHROUGH_CONFIG)
-    try:
-        report = run_walkthrough(dataset, persona, chosen, file_configs, threads, _command_line(), _progress)
-    except KeyError as error:
-        raise fail(str(error).strip("'\""))
+    report = run_walkthrough(dataset, persona, _names(models), configs, threads, _command_line(), _progress)
     _print_persona_tables(report)
     report["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
     json_path, html_path = write_reports(report, out)
@@ -105,7 +87,8 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
     console.print(f"\n[bold]{report['persona']['name']}[/bold]'s last purchases: " + escape(" → ".join(r["title"] for r in history[-5:])))
     table = Table(title="Top-10 for the persona, by model: category shares and first pick")
     with_truth = any("hit_probability" in model for model in report["models"].values())
-    columns = ("model", "cat", "baking", "fitness", "other", *(("P(next in top-10)",) if with_truth else ()), "first pick")
+    categories = report["persona"]["categories"]
+    columns = ("model", *categories, *(("P(next in top-10)",) if with_truth else ()), "first pick")
     for column in columns:
         table.add_column(column, overflow="fold")
     for name, model in report["models"].items():
@@ -113,7 +96,7 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
         truth = (f"{model['hit_probability']:.2f}",) if with_truth else ()
         table.add_row(
             name,
-            *(f"{share[c]:.0%}" for c in ("cat supplies", "baking", "fitness", "other")),
+            *(f"{share[c]:.0%}" for c in categories),
             *truth,
             escape(model["top10"][0]["title"]),
         )
@@ -150,50 +133,36 @@ def benchmark(
     config: Path | None = typer.Option(None, help="Per-model settings (TOML/JSON); default configs/<dataset>.toml if present."),
     tuned: bool = typer.Option(False, help="Use configs saved by `seqrec tune` where present."),
     out: Path = typer.Option(Path("bench/results"), help="Folder for the leaderboard JSON and Markdown."),
-    threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
     cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
 ) -> None:
     """Train the registered models on one dataset and split; print and save the leaderboard."""
+    from seqrec.data.datasets import load_dataset
     from seqrec.data.splits import make_split
     from seqrec.experiment import (
         available_models,
+        check_out_folder,
+        check_threads,
+        experiment_configs,
         machine_meta,
         references_in,
         run_models,
-        tuned_config,
-        write_atomic,
+        write_leaderboard,
     )
 
-    data = _load(dataset, cache_dir)
-    try:
-        names = available_models(data, models.split(",") if models else None)
-        chosen_split = make_split(split, data.sequences)
-    except (KeyError, ValueError) as error:
-        raise fail(str(error).strip("'\""))
-    default_config = Path("configs") / f"{data.name}.toml"
-    configs = _configs(config if config is not None else (default_config if default_config.exists() else None))
-    if tuned:
-        for name in names:
-            # Temporal runs reuse the leave-one-out tuning when none was made for them.
-            best = tuned_config(data.name, name, split) or tuned_config(data.name, name, "loo")
-            if best is not None:
-                configs[name] = {**configs.get(name, {}), **best}
+    check_threads(threads)
+    check_out_folder(out)
+    data = load_dataset(dataset, cache_dir=cache_dir)
+    names = available_models(data, _names(models))
+    chosen_split = make_split(split, data.sequences)
+    configs = experiment_configs(data.name, names, split, config, tuned)
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
     board = run_models(data, chosen_split, names, configs, threads, on_event=_progress)
-    board.meta = machine_meta(_command_line(), threads)
-    board.meta["configs"] = {run.name: _plain(run.model.config) for run in board.runs}
+    board.meta = {**machine_meta(_command_line(), threads), "configs": board.configs()}
     references = references_in(names)
     _print_leaderboard(board.rows(references), references, f"{data.name} — {split}")
-    stem = out / f"{data.name}-{split}"
-    write_atomic(stem.with_suffix(".json"), json.dumps(board.to_json(references), indent=2) + "\n")
-    write_atomic(stem.with_suffix(".md"), board.to_markdown(references))
-    console.print(f"wrote {stem}.json and {stem}.md")
-
-
-def _plain(config: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return {k: v for k, v in dataclasses.asdict(config).items() if isinstance(v, (int, float, str, bool, type(None), list))}
+    json_path, markdown_path = write_leaderboard(board, out, references)
+    console.print(f"wrote {json_path} and {markdown_path}")
 
 
 @app.command()
@@ -204,35 +173,28 @@ def tune(
     trials: int = typer.Option(20, help="Optuna trials (each fits once and scores the validation split)."),
     timeout: float | None = typer.Option(None, help="Wall-time budget in seconds: no new trial starts after it."),
     config: Path | None = typer.Option(None, help="Base settings (TOML/JSON; default configs/<dataset>.toml); the search space overrides them."),
-    threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
     seed: int = typer.Option(0, help="Seed of the TPE sampler."),
     cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
 ) -> None:
     """Search a model's declared space on the validation split only; save the best config."""
+    from seqrec.data.datasets import load_dataset
     from seqrec.data.splits import make_split
+    from seqrec.experiment import check_threads, experiment_configs
     from seqrec.models import get_model_class
     from seqrec.tuning import save_tuned
     from seqrec.tuning import tune as run_tune
 
-    try:
-        get_model_class(model)
-    except KeyError as error:
-        raise fail(str(error).strip("'\""))
-    data = _load(dataset, cache_dir)
-    try:
-        chosen_split = make_split(split, data.sequences)
-    except ValueError as error:
-        raise fail(str(error))
-    default_config = Path("configs") / f"{data.name}.toml"
-    base = _configs(config if config is not None else (default_config if default_config.exists() else None)).get(model)
+    check_threads(threads)
+    get_model_class(model)
+    data = load_dataset(dataset, cache_dir=cache_dir)
+    chosen_split = make_split(split, data.sequences)
+    base = experiment_configs(data.name, [model], split, config).get(model)
 
     def report(number: int, value: float, overrides: dict[str, Any]) -> None:
         console.print(f"  trial {number}: valid NDCG@10 {value:.4f}  {overrides}", highlight=False)
 
-    try:
-        result = run_tune(model, data, chosen_split, trials, base, threads, seed, on_trial=report, timeout=timeout)
-    except ValueError as error:
-        raise fail(str(error))
+    result = run_tune(model, data, chosen_split, trials, base, threads, seed, on_trial=report, timeout=timeout)
     path = save_tuned(result, data.name, split)
     console.print(f"best valid NDCG@10 {result['value']:.4f} with {result['config']}; saved {path}")
 

@@ -1,16 +1,22 @@
 """Train several models on one split and rank them: the engine behind benchmark and walkthrough.
 
-Configs come from a TOML/JSON file with one table per model (``[als] factors = 64``); a tuned
-config saved by ``seqrec tune`` (``configs/tuned/<dataset>/<model>.json``) overrides the file
-when ``use_tuned`` is set. Thread counts are applied once here and recorded with every timing.
+Configs come from a TOML/JSON file with one table per model (``[als] factors = 64``), by default
+``configs/<dataset>.toml``; a tuned config saved by ``seqrec tune``
+(``configs/tuned/<dataset>/<split>/<model>.json``) overrides the file when asked for
+(:func:`experiment_configs`). Every section is checked against its model's config when it is read,
+so a typo stops the run before any model trains. Thread counts are checked and applied once here
+and recorded with every timing; :func:`check_out_folder` proves the output folder writable up front.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import platform
 import statistics
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -25,13 +31,23 @@ from seqrec.data.splits import Split
 from seqrec.data.types import Dataset
 from seqrec.evaluation.protocol import EvalResult, evaluate_model
 from seqrec.models import REGISTRY, get_model_class
-from seqrec.models.base import Recommender
+from seqrec.models.base import ConfigError, Recommender
 
-TUNED_DIR = Path("configs/tuned")
+CONFIG_DIR = Path("configs")
+"""Per-dataset settings, ``configs/<dataset>.toml``, relative to the working folder."""
+TUNED_DIR = CONFIG_DIR / "tuned"
+
+
+def check_threads(threads: int) -> int:
+    """``threads`` if it is a whole number of at least 1; a ``ValueError`` otherwise."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
+    return threads
 
 
 def set_threads(threads: int) -> None:
     """One place that sets the thread count of torch and of the BLAS behind numpy."""
+    check_threads(threads)
     import torch
 
     torch.set_num_threads(threads)
@@ -43,8 +59,13 @@ def set_threads(threads: int) -> None:
         pass
 
 
-def load_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
-    """``{model: {field: value}}`` from a TOML or JSON file (``None`` -> empty)."""
+def load_config_file(path: str | Path | None, models: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """``{model: {field: value}}`` from a TOML or JSON file (``None`` -> empty).
+
+    Every section must name a registered model; the sections of ``models`` (default: all) are
+    checked against their model's config (:func:`check_config`), so a misspelt field or a wrong
+    type stops a run before any model trains. Only those models' modules are imported.
+    """
     if path is None:
         return {}
     path = Path(path)
@@ -58,15 +79,93 @@ def load_config_file(path: str | Path | None) -> dict[str, dict[str, Any]]:
     unknown = [name for name in data if name not in REGISTRY]
     if unknown:
         raise ValueError(f"{path}: unknown model section(s) {unknown}; known: {', '.join(sorted(REGISTRY))}")
-    return {name: dict(values) for name, values in data.items()}
+    return {
+        name: check_config(name, values, path) if models is None or name in models else values
+        for name, values in data.items()
+    }
+
+
+def check_config(model: str, values: Any, source: str | Path) -> dict[str, Any]:
+    """``values`` as a dict once they build ``model``'s config; a :class:`ConfigError` naming the
+    source file, the model section and the field otherwise (``bad.toml, [als]: ... 'factor' ...``)."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}, [{model}]: expected a table of settings, got {values!r}")
+    try:
+        get_model_class(model)(values)  # the constructor only stores (and checks) the settings
+    except ConfigError as error:
+        raise ConfigError(f"{source}, [{model}]: {error}") from None
+    return dict(values)
+
+
+def default_config_file(dataset: str, root: Path = CONFIG_DIR) -> Path | None:
+    """The dataset's own settings, ``configs/<dataset>.toml``, when that file exists."""
+    path = root / f"{dataset}.toml"
+    return path if path.exists() else None
+
+
+def tuned_config_path(dataset: str, model: str, split: str = "loo", root: Path = TUNED_DIR) -> Path:
+    """Where ``seqrec tune`` saves the best config of this dataset, split and model."""
+    return root / dataset / split / f"{model}.json"
 
 
 def tuned_config(dataset: str, model: str, split: str = "loo", root: Path = TUNED_DIR) -> dict[str, Any] | None:
     """The best config ``seqrec tune`` saved for this dataset, split and model, if any."""
-    path = root / dataset / split / f"{model}.json"
+    path = tuned_config_path(dataset, model, split, root)
     if not path.exists():
         return None
     return dict(json.loads(path.read_text())["config"])
+
+
+def experiment_configs(
+    dataset: str,
+    models: Sequence[str],
+    split: str = "loo",
+    config_file: str | Path | None = None,
+    tuned: bool = False,
+    root: Path = CONFIG_DIR,
+) -> dict[str, dict[str, Any]]:
+    """``{model: settings}`` for a run: ``config_file`` (default :func:`default_config_file`), then,
+    with ``tuned``, each model's config saved by ``seqrec tune`` merged over its section.
+
+    A temporal run without its own tuning reuses the leave-one-out one. Tuned values are checked
+    like the file's, so a stale tuned file stops the run before any model trains.
+    """
+    configs = load_config_file(config_file if config_file is not None else default_config_file(dataset, root), models)
+    if not tuned:
+        return configs
+    for name in models:
+        for tuned_split in dict.fromkeys((split, "loo")):
+            best = tuned_config(dataset, name, tuned_split, root / "tuned")
+            if best is not None:
+                source = tuned_config_path(dataset, name, tuned_split, root / "tuned")
+                configs[name] = check_config(name, {**configs.get(name, {}), **best}, source)
+                break
+    return configs
+
+
+def check_out_folder(folder: str | Path) -> Path:
+    """Fail now, before any model trains, when ``folder`` cannot be created or written to.
+
+    Creates the folder, writes and removes a probe file, then removes the folders it created, so
+    that a run failing later leaves nothing behind; an ``OSError`` that names the folder otherwise.
+    """
+    folder = Path(folder)
+    chain = (folder, *folder.parents)
+    blocker = next((path for path in chain if path.exists() and not path.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"output folder {folder}: {blocker} is a file, not a folder")
+    created = [path for path in chain if not path.exists()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".seqrec-probe-"):
+            pass
+    except OSError as error:
+        raise OSError(f"output folder {folder} cannot be written: {error.strerror or error}") from None
+    finally:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return folder
 
 
 def build_model(name: str, overrides: dict[str, Any] | None, threads: int) -> Recommender:
@@ -150,6 +249,14 @@ class Leaderboard:
             rows.append(row)
         return rows
 
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """Each model's settings as plain JSON values (for the record of a run)."""
+        plain = (int, float, str, bool, type(None), list)
+        return {
+            run.name: {k: v for k, v in dataclasses.asdict(run.model.config).items() if isinstance(v, plain)}
+            for run in self.runs
+        }
+
     def to_json(self, references: Sequence[str] = ()) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
@@ -187,6 +294,15 @@ class Leaderboard:
             )
         lines += ["", f"Machine: {self.meta.get('machine', '')}; date: {self.meta.get('date', '')}; command: `{self.meta.get('command', '')}`", ""]
         return "\n".join(lines)
+
+
+def write_leaderboard(board: Leaderboard, out_dir: Path, references: Sequence[str] = ()) -> tuple[Path, Path]:
+    """``<dataset>-<split>.json`` and ``.md`` in ``out_dir`` (each written atomically)."""
+    stem = out_dir / f"{board.dataset}-{board.split}"
+    json_path, markdown_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+    write_atomic(json_path, json.dumps(board.to_json(references), indent=2) + "\n")
+    write_atomic(markdown_path, board.to_markdown(references))
+    return json_path, markdown_path
 
 
 def machine_meta(command: str, threads: int) -> dict[str, Any]:

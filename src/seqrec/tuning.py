@@ -24,6 +24,7 @@ from seqrec.experiment import (
     fit_model,
     json_default,
     set_threads,
+    tuned_config_path,
     write_atomic,
 )
 from seqrec.models import get_model_class
@@ -94,6 +95,6 @@ def tune(
 
 
 def save_tuned(result: dict[str, Any], dataset: str, split: str, root: Path = TUNED_DIR) -> Path:
-    path = root / dataset / split / f"{result['model']}.json"
+    path = tuned_config_path(dataset, result["model"], split, root)
     write_atomic(path, json.dumps(result, indent=2, default=json_default) + "\n")
     return path

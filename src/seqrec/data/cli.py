@@ -1,26 +1,54 @@
 """``seqrec data``: fetch, describe and export datasets. Thin: parse, call the library, print.
 
-Bad input (a :class:`DataError`) or a failed fetch prints ``error: <message>`` to stderr and
-exits with code 2; progress notes (e.g. which copy of ML-100K was used) go to stderr too, so
-stdout carries only the result (a path, a table).
+Bad input (a :class:`DataError`, or any error :class:`UserErrors` lists) or a failed fetch prints
+``error: <message>`` to stderr and exits with code 2; progress notes (e.g. which copy of ML-100K
+was used) go to stderr too, so stdout carries only the result (a path, a table).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from seqrec.data.datasets import dataset_info, export_dataset, load_dataset
 from seqrec.data.errors import DataError, FetchError
 from seqrec.data.fetch import fetch
 
+
+class UserErrors(TyperGroup):
+    """A command group with the one error path of the ``seqrec`` commands.
+
+    An error the library raises for bad input (``user_errors``) becomes one line,
+    ``error: <message>``, on stderr and exit code 2: no traceback, never wrapped to the terminal's
+    width (so it stays greppable). ``seqrec.cli`` adds the model layer's errors. Set
+    ``SEQREC_DEBUG=1`` to get the traceback instead.
+    """
+
+    user_errors: ClassVar[tuple[type[Exception], ...]] = (DataError, FetchError, ValueError, KeyError, OSError)
+
+    def invoke(self, ctx: Any) -> Any:  # a typer (vendored click) Context
+        try:
+            return super().invoke(ctx)
+        except self.user_errors as error:
+            if os.environ.get("SEQREC_DEBUG"):
+                raise
+            typer.echo(f"{typer.style('error:', fg='red')} {_message(error)}", err=True)
+            raise typer.Exit(code=2) from None
+
+
+def _message(error: Exception) -> str:
+    # str(KeyError("x")) is "'x'": the message is the argument itself.
+    return str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+
+
 data_app = typer.Typer(
+    cls=UserErrors,
     help="Fetch, describe and export datasets (MovieLens, RecBole atomic files, Amazon reviews, "
     "CSV/Parquet tables, the synthetic shop).",
     no_args_is_help=True,
@@ -58,28 +86,17 @@ def _note(message: str) -> None:
     typer.echo(message, err=True)
 
 
-@contextmanager
-def _exit_2_on_bad_data() -> Iterator[None]:
-    try:
-        yield
-    except (DataError, FetchError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 @data_app.command("fetch")
 def fetch_command(name: NameArgument = "ml-100k", cache_dir: CacheDirOption = None) -> None:
     """Download a dataset into the cache (verified) and print the folder it is in."""
-    with _exit_2_on_bad_data():
-        folder = fetch(name, cache_dir, report=_note)
+    folder = fetch(name, cache_dir, report=_note)
     typer.echo(str(folder))
 
 
 @data_app.command("info")
 def info_command(name: NameArgument, cache_dir: CacheDirOption = None) -> None:
     """Print a dataset's size, density, sequence lengths and time span."""
-    with _exit_2_on_bad_data():
-        info = dataset_info(load_dataset(name, cache_dir, report=_note))
+    info = dataset_info(load_dataset(name, cache_dir, report=_note))
     table = Table(title=f"dataset {info['name']}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
@@ -98,8 +115,7 @@ def export_command(
     cache_dir: CacheDirOption = None,
 ) -> None:
     """Write the cleaned dataset as interactions.csv and catalog.csv (original ids)."""
-    with _exit_2_on_bad_data():
-        interactions, catalog = export_dataset(load_dataset(name, cache_dir, report=_note), out)
+    interactions, catalog = export_dataset(load_dataset(name, cache_dir, report=_note), out)
     typer.echo(f"wrote {interactions} and {catalog}")
 
 

@@ -3,6 +3,7 @@
 The file needs a ``timestamp`` column (epoch seconds or an ISO date/time) and an ``item`` column
 holding either the dataset's item id or the item's exact title. Rows are ordered by
 (timestamp, row) stably. Every problem is reported with the file, the row and the field.
+:func:`load_persona` picks the history a walkthrough follows: such a file, or the built-in persona.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from seqrec.data.types import Dataset
-from seqrec.walkthrough.run import PersonaHistory
+from seqrec.walkthrough.run import PersonaHistory, builtin_persona
 
 
 class HistoryFileError(ValueError):
@@ -30,7 +31,14 @@ def parse_timestamp(text: str) -> int:
     return int(moment.timestamp())
 
 
+def load_persona(dataset: Dataset, history_file: Path | None = None) -> PersonaHistory:
+    """The history to walk through: ``history_file`` read with :func:`read_history` (named after
+    the file), or the shop world's own ``blog_author`` when no file is given."""
+    return builtin_persona(dataset) if history_file is None else read_history(history_file, dataset)
+
+
 def read_history(path: Path, dataset: Dataset) -> PersonaHistory:
+    """A CSV history (see the module docstring); a :class:`HistoryFileError` naming file, row and field."""
     import csv
 
     if not path.exists():

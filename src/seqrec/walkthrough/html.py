@@ -1,7 +1,8 @@
 """A self-contained HTML page for the walkthrough: inline SVG, no scripts, no network.
 
 Two pictures: a timeline of the persona's purchases (one lane per category) and, per model, a
-stacked bar of how its top-10 splits between cat supplies, baking, fitness and the rest.
+stacked bar of how its top-10 splits between the persona's categories (for ``blog_author``: cat
+supplies, baking, fitness) and the rest. Colours follow the persona's categories in order.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ from typing import Any
 
 from seqrec.experiment import epoch_cell, pct_cell
 
-COLORS = {"cat supplies": "#e07b39", "baking": "#c9a227", "fitness": "#2f8f6a", "other": "#9aa5b1"}
+PALETTE = ("#e07b39", "#c9a227", "#2f8f6a", "#3b6fb6", "#b5487a", "#7a5cc7", "#4aa3a8", "#8c6d46")
+"""Colours of the persona's categories in order (her first three: cat supplies, baking, fitness)."""
+OTHER_COLOR = "#9aa5b1"
 
 
-def _color(category: str) -> str:
-    return COLORS.get(category, COLORS["other"])
+def category_colors(categories: list[str]) -> dict[str, str]:
+    """A colour per category (the palette in order, repeated if need be), grey for ``"other"``."""
+    colors = {category: PALETTE[i % len(PALETTE)] for i, category in enumerate(c for c in categories if c != "other")}
+    return {**colors, "other": OTHER_COLOR}
 
 
-def timeline_svg(history: list[dict[str, Any]], width: int = 900) -> str:
+def _color(colors: dict[str, str], category: str) -> str:
+    return colors.get(category, OTHER_COLOR)
+
+
+def timeline_svg(history: list[dict[str, Any]], colors: dict[str, str], width: int = 900) -> str:
     """Purchases on a time axis, one lane per category, newest on the right."""
     if not history:
         return "<p>(empty history)</p>"
@@ -40,7 +49,7 @@ def timeline_svg(history: list[dict[str, Any]], width: int = 900) -> str:
     for row in history:
         y = 20 + lanes.index(row["category"]) * lane_height
         parts.append(
-            f'<circle cx="{x(row["timestamp"]):.1f}" cy="{y}" r="5" fill="{_color(row["category"])}">'
+            f'<circle cx="{x(row["timestamp"]):.1f}" cy="{y}" r="5" fill="{_color(colors, row["category"])}">'
             f'<title>{escape(_date(row["timestamp"]))}: {escape(row["title"])}</title></circle>'
         )
     axis_y = height - 18
@@ -50,10 +59,13 @@ def timeline_svg(history: list[dict[str, Any]], width: int = 900) -> str:
     return "".join(parts)
 
 
-def shares_svg(models: dict[str, Any], width: int = 900) -> str:
-    """One stacked horizontal bar per model: its top-10 split by category."""
-    row_height, left = 24, 150
-    height = row_height * len(models) + 30
+def shares_svg(models: dict[str, Any], colors: dict[str, str], width: int = 900) -> str:
+    """One stacked horizontal bar per model: its top-10 split by category; a legend below it,
+    as many rows as the categories need."""
+    row_height, left, legend_step = 24, 150, 130
+    per_legend_row = max(1, (width - left) // legend_step)
+    legend_rows = -(-len(colors) // per_legend_row)
+    height = row_height * len(models) + 10 + 20 * legend_rows
     parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="category shares">']
     bar_width = width - left - 20
     for row, (name, report) in enumerate(models.items()):
@@ -65,14 +77,15 @@ def shares_svg(models: dict[str, Any], width: int = 900) -> str:
                 continue
             w = bar_width * share
             parts.append(
-                f'<rect x="{offset:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{_color(category)}">'
+                f'<rect x="{offset:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{_color(colors, category)}">'
                 f"<title>{escape(category)}: {share:.0%}</title></rect>"
             )
             offset += w
-    legend_y = height - 8
-    for i, (category, color) in enumerate(COLORS.items()):
-        parts.append(f'<rect x="{left + i * 130}" y="{legend_y - 10}" width="12" height="12" fill="{color}"/>')
-        parts.append(f'<text x="{left + i * 130 + 16}" y="{legend_y}" font-size="12">{escape(category)}</text>')
+    for i, (category, color) in enumerate(colors.items()):
+        x = left + (i % per_legend_row) * legend_step
+        legend_y = 10 + row_height * len(models) + 20 * (i // per_legend_row) + 14
+        parts.append(f'<rect x="{x}" y="{legend_y - 10}" width="12" height="12" fill="{color}"/>')
+        parts.append(f'<text x="{x + 16}" y="{legend_y}" font-size="12">{escape(category)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -95,9 +108,9 @@ def _leaderboard_table(rows: list[dict[str, Any]], references: list[str]) -> str
     return f"<table>{head}{''.join(body)}</table>"
 
 
-def _model_section(name: str, report: dict[str, Any]) -> str:
+def _model_section(name: str, report: dict[str, Any], colors: dict[str, str]) -> str:
     items = "".join(
-        f'<li><span class="dot" style="background:{_color(row["category"])}"></span>{escape(row["title"])} '
+        f'<li><span class="dot" style="background:{_color(colors, row["category"])}"></span>{escape(row["title"])} '
         f'<small>({escape(row["category"])})</small></li>'
         for row in report["top10"]
     )
@@ -118,7 +131,8 @@ def _evidence_text(row: dict[str, Any]) -> str:
 def render_html(report: dict[str, Any]) -> str:
     persona = report["persona"]
     models = report["models"]
-    sections = "".join(_model_section(name, rep) for name, rep in models.items())
+    colors = category_colors(persona["categories"])
+    sections = "".join(_model_section(name, rep, colors) for name, rep in models.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>seqrec walkthrough: {escape(persona['name'])}</title>
 <style>
@@ -132,9 +146,9 @@ code {{ font-size: 11px; }}
 <p>Dataset <b>{escape(report['dataset'])}</b>; {escape(report['split'])}; history items
 {'excluded from' if report['exclude_history'] else 'allowed in'} recommendations.</p>
 <h2>{escape(persona['name'])}'s purchases</h2>
-{timeline_svg(persona['history'])}
+{timeline_svg(persona['history'], colors)}
 <h2>What each model's top-10 is made of</h2>
-{shares_svg(models)}
+{shares_svg(models, colors)}
 <h2>Leaderboard (every shopper's held-out last purchase, full ranking)</h2>
 {_leaderboard_table(report['leaderboard'], report.get('references', []))}
 <h2>Each model's top-10 and its reason</h2>

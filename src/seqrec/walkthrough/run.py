@@ -2,8 +2,9 @@
 
 Builds the shop world, fits every registered model on the leave-one-out training data, then for
 the persona ``blog_author`` (held out of training: six months of cat supplies, three of baking,
-two weeks of lifting) records each model's top-10, the share of it in cat supplies / baking /
-fitness, the model's own explanation of its first pick, and the leaderboard on every shopper's
+two weeks of lifting) or any other history records each model's top-10, the share of it in each
+of the history's categories (for her: cat supplies / baking / fitness) and in the rest, the
+model's own explanation of its first pick, and the leaderboard on every shopper's
 held-out last purchase, as a fraction of the oracle (the generator's true next-item
 distribution). Nothing about the persona is scripted into a model: the contrast between an
 order-agnostic model (a cat owner) and a sequential one (someone who just started lifting) has
@@ -27,6 +28,7 @@ from seqrec.experiment import (
     ModelRun,
     available_models,
     json_default,
+    load_config_file,
     machine_meta,
     references_in,
     run_models,
@@ -35,6 +37,10 @@ from seqrec.experiment import (
 from seqrec.models.base import Recommender
 
 STORY_CATEGORIES = ("cat supplies", "baking", "fitness")
+"""The running example's phases (``blog_author``'s categories); the default of :func:`category_share`."""
+
+WALKTHROUGH_CONFIG = Path(__file__).parent / "shop.toml"
+"""The walkthrough's settings ship inside the package, so it runs in 2 minutes from any folder."""
 
 
 @dataclass
@@ -44,11 +50,36 @@ class PersonaHistory:
     name: str
     items: list[int]
     timestamps: list[int]
+    generated: bool = False
+    """Whether the shop world generated this history (so its oracle knows her hidden state), as
+    opposed to one read from a file, whatever that file is called."""
 
 
-def category_share(items: Sequence[int], categories: np.ndarray) -> dict[str, float]:
-    """Share of ``items`` in each story category, the rest under ``"other"``."""
-    shares = {category: 0.0 for category in (*STORY_CATEGORIES, "other")}
+def walkthrough_configs(path: str | Path | None = None, models: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per-model settings from ``path``, by default the packaged :data:`WALKTHROUGH_CONFIG`; the
+    sections of ``models`` (default: all) are checked (:func:`~seqrec.experiment.load_config_file`)."""
+    return load_config_file(path if path is not None else WALKTHROUGH_CONFIG, models)
+
+
+def builtin_persona(dataset: Dataset, name: str = "blog_author") -> PersonaHistory:
+    """A persona the shop world generated (held out of its training data), by name."""
+    seed = dataset.extras["personas"][name]
+    return PersonaHistory(name, list(map(int, seed.items)), list(map(int, seed.timestamps)), generated=True)
+
+
+def history_categories(items: Sequence[int], categories: np.ndarray) -> tuple[str, ...]:
+    """The categories of a history, in the order of their first purchase: its phases.
+
+    ``blog_author`` gives cat supplies, baking, fitness; a shopper who moved from photography to
+    skincare to cycling gives those three. Each is a column of the category shares; every other
+    category is counted as ``"other"``.
+    """
+    return tuple(category for category in dict.fromkeys(str(categories[item]) for item in items) if category != "other")
+
+
+def category_share(items: Sequence[int], categories: np.ndarray, story: Sequence[str] = STORY_CATEGORIES) -> dict[str, float]:
+    """Share of ``items`` in each of the ``story`` categories, in order, the rest under ``"other"``."""
+    shares = {category: 0.0 for category in (*story, "other")}
     for item in items:
         category = str(categories[item])
         shares[category if category in shares else "other"] += 1.0 / max(1, len(items))
@@ -92,8 +123,10 @@ def titled_summary(summary: str, dataset: Dataset) -> str:
     return re.sub(r"(item\(s\) |items |[Rr]ule )\[(\d+(?:, \d+)*)\]", titles, summary)
 
 
-def persona_report(model: Recommender, persona: PersonaHistory, dataset: Dataset) -> dict[str, Any]:
-    """Top-10, category shares and the explanation of the first pick for one model."""
+def persona_report(
+    model: Recommender, persona: PersonaHistory, dataset: Dataset, story: Sequence[str] = STORY_CATEGORIES
+) -> dict[str, Any]:
+    """Top-10, its shares in the ``story`` categories and the explanation of the first pick for one model."""
     history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
     top10 = model.recommend(history, 10, exclude=dataset.exclude_history)[0].tolist()
     explanation = model.explain(persona.items, top10[0]).to_dict()
@@ -103,7 +136,7 @@ def persona_report(model: Recommender, persona: PersonaHistory, dataset: Dataset
         "top10": [
             {"item": int(i), "title": str(dataset.titles[i]), "category": str(dataset.categories[i])} for i in top10
         ],
-        "category_share": category_share(top10, dataset.categories),
+        "category_share": category_share(top10, dataset.categories, story),
         "explanation": explanation,
     }
 
@@ -112,7 +145,7 @@ def persona_truth(runs: Sequence[ModelRun], persona: PersonaHistory, dataset: Da
     """The oracle's next-purchase distribution ``[n_items + 1]`` for the persona, when the oracle
     ran and knows her (the built-in persona, not an uploaded history)."""
     oracle = next((run.model for run in runs if run.name == "oracle"), None)
-    if oracle is None or persona.name != "blog_author":
+    if oracle is None or not persona.generated:
         return None
     history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
     probabilities = oracle.score(history)[0].astype(np.float64)
@@ -129,18 +162,23 @@ def run_walkthrough(
     command: str = "seqrec walkthrough",
     on_event: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Fit, evaluate and explain every model; returns the JSON-ready report."""
+    """Fit, evaluate and explain every model; returns the JSON-ready report.
+
+    The category shares are over the persona's own categories (:func:`history_categories`), listed
+    with ``"other"`` in ``report["persona"]["categories"]``.
+    """
     names = available_models(dataset, models)
     split = leave_one_out(dataset.sequences)
     board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event)
     references = references_in(names)
     leaderboard = {row["model"]: row for row in board.rows(references)}
     truth = persona_truth(board.runs, persona, dataset)
+    story = history_categories(persona.items, dataset.categories)
     per_model = {}
     for run in board.runs:
-        if run.model.capabilities.needs_world and persona.name != "blog_author":
+        if run.model.capabilities.needs_world and not persona.generated:
             continue  # the oracle knows the generator's shoppers, not an arbitrary uploaded history
-        report = persona_report(run.model, persona, dataset)
+        report = persona_report(run.model, persona, dataset, story)
         if truth is not None:
             # The chance, under the generator, that her next purchase is in this top-10.
             report["hit_probability"] = round(float(truth[[row["item"] for row in report["top10"]]].sum()), 4)
@@ -152,6 +190,7 @@ def run_walkthrough(
         "dataset": dataset.name,
         "persona": {
             "name": persona.name,
+            "categories": [*story, "other"],
             "history": [
                 {"item": i, "title": str(dataset.titles[i]), "category": str(dataset.categories[i]), "timestamp": t}
                 for i, t in zip(persona.items, persona.timestamps)
