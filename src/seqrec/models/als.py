@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,15 +47,15 @@ class ALSConfig:
     factors: int = help_field(64, "Dimension d of the user and item factors.")
     regularization: float = help_field(1.0, "L2 weight λ on the factors.")
     alpha: float = help_field(2.0, "Confidence slope: c_ui = 1 + alpha * r_ui.")
-    confidence: str = help_field("linear", "'linear' (c = 1 + alpha r) or 'log' (c = 1 + alpha log(1 + r/eps)).")
+    confidence: Literal["linear", "log"] = help_field("linear", "'linear' (c = 1 + alpha r) or 'log' (c = 1 + alpha log(1 + r/eps)).")
     epsilon: float = help_field(1.0, "Scale epsilon of the log confidence.")
     iterations: int = help_field(15, "Number of alternating sweeps (users then items).")
     seed: int = help_field(0, "Seed of the random initial factors.")
-    solver: str = help_field("exact", "'exact' (closed form, reference) or 'cg' (the implicit library, fast).")
+    solver: Literal["exact", "cg"] = help_field("exact", "'exact' (closed form, reference) or 'cg' (the implicit library, fast).")
     threads: int = help_field(1, "Threads for the 'cg' solver.")
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(Recommender[ALSConfig]):
     name = "als"
     contract = ContractSettings(
         {"factors": 2, "iterations": 8, "regularization": 1.0},
@@ -77,8 +77,6 @@ class ImplicitALS(Recommender):
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, train: SequenceData, valid: Any, on_iteration: Callable[[int], None] | None = None) -> None:
         cfg = self.config
-        if cfg.solver not in ("exact", "cg"):
-            raise ValueError(f"als.solver must be 'exact' or 'cg', got {cfg.solver!r}")
         counts = train.user_item_matrix().tocsr()  # [U, n_items + 1]
         confidence = self._confidence(counts)  # same sparsity, values c_ui - 1
         if cfg.solver == "cg":
@@ -87,7 +85,6 @@ class ImplicitALS(Recommender):
             self.item_factors = fit_cg(confidence, cfg)
         else:
             self.item_factors = self._fit_exact(confidence, on_iteration)
-        self.n_items = train.n_items
 
     def _confidence(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """The sparse matrix of ``c_ui - 1`` (zero where the user never bought the item)."""
@@ -95,10 +92,8 @@ class ImplicitALS(Recommender):
         out = counts.astype(np.float64).copy()
         if cfg.confidence == "linear":
             out.data = cfg.alpha * out.data
-        elif cfg.confidence == "log":
+        else:  # "log"
             out.data = cfg.alpha * np.log1p(out.data / cfg.epsilon)
-        else:
-            raise ValueError(f"als.confidence must be 'linear' or 'log', got {cfg.confidence!r}")
         return out
 
     def _fit_exact(self, confidence: sp.csr_matrix, on_iteration: Callable[[int], None] | None) -> np.ndarray:

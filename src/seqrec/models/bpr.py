@@ -33,51 +33,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import (
-    ContractSettings,
-    Explanation,
-    ExplanationKind,
-    Recommender,
-    help_field,
-)
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
     PairwiseModule,
-    ProgressCallback,
+    PairwiseRecommender,
     TripleBatch,
     TripleSampler,
-    fold_in_pairs,
     normal_parameter,
     require_positive,
     seeded_generator,
-    set_threads,
-    shared_search_space,
-    solve_fold_in,
     split_over_history,
     top_rows,
-    train_pairwise,
     unique_sorted_rows,
 )
-
-SCORE_CHUNK = 128
-"""Histories folded in at once (bounds the [B, S, d] fold-in features)."""
 
 
 @dataclass
 class BPRConfig(PairwiseConfig):
-    dim: int = help_field(64, "Dimension of the user and item factors.")
     reg: float = help_field(1e-3, "L2 weight λ on the factors a triple touches.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_positive(self, "dim", "reg")
+        require_positive(self, "reg")
 
 
 class BPRFactors(PairwiseModule):
@@ -107,7 +90,7 @@ class BPRFactors(PairwiseModule):
         return 0.5 * self.reg * touched.mean()
 
 
-class BPRMF(Recommender):
+class BPRMF(PairwiseRecommender[BPRConfig, BPRFactors]):
     name = "bpr"
     contract = ContractSettings(
         {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 64},
@@ -116,18 +99,11 @@ class BPRMF(Recommender):
     Config = BPRConfig
     era = 0
     sequential = False
+    min_position = 0
+    exclude_bought = True
 
-    @classmethod
-    def search_space(cls, trial: Any) -> dict[str, Any]:
-        return shared_search_space(trial)
-
-    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
-        """LearnBPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
-        set_threads(self.config)
-        sampler = TripleSampler(train, min_position=0, seed=self.config.seed, exclude_bought=True)
-        self.factors = BPRFactors(len(train), train.n_items, self.config)
-        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
-        self.n_items = train.n_items
+    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> BPRFactors:
+        return BPRFactors(len(train), train.n_items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def item_factors(self) -> torch.Tensor:
@@ -135,30 +111,21 @@ class BPRMF(Recommender):
 
     def fold_in(self, histories: SequenceData) -> tuple[torch.Tensor, FoldInPairs, torch.Tensor]:
         """User vectors [B, d] for the histories (as item sets), their pairs and coefficients."""
-        cfg = self.config
-        pairs = fold_in_pairs(unique_sorted_rows(histories), cfg.fold_in_pairs, 0, cfg.seed)
+        pairs = self.pairs_for(unique_sorted_rows(histories))
         items = self.item_factors()
         features = items[pairs.positives] - items[pairs.negatives]  # [B, S, d]
         offsets = torch.zeros(pairs.mask.shape)  # the margin is <w, h_i − h_j> alone
-        users, coefficients = solve_fold_in(features, offsets, pairs.mask, cfg.fold_in_reg, cfg.fold_in_iterations)
+        users, coefficients = self.solve_user(features, offsets, pairs)
         return users, pairs, coefficients
 
-    def score(self, histories: SequenceData) -> np.ndarray:
-        self.require_fitted()
-        set_threads(self.config)
-        items = self.item_factors()
-        out = np.empty((len(histories), items.shape[0]), dtype=np.float32)
-        with torch.no_grad():
-            for begin in range(0, len(histories), SCORE_CHUNK):
-                users, _, _ = self.fold_in(histories.rows(slice(begin, begin + SCORE_CHUNK)))
-                out[begin : begin + len(users)] = (users @ items.T).numpy()  # [B, n_items + 1]
-        out[:, 0] = -np.inf
-        return out
+    def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
+        users, _, _ = self.fold_in(histories)
+        return users @ self.item_factors().T  # [B, n_items + 1]
 
     def explain(self, history: Sequence[int], item: int, limit: int = 10) -> Explanation:
-        n_items = self.require_fitted()
+        histories = self.one_history(history)
         with torch.no_grad():
-            users, pairs, coefficients = self.fold_in(SequenceData.from_lists([list(history)], n_items))
+            users, pairs, coefficients = self.fold_in(histories)
             items = self.item_factors()
             target = items[item]  # [d]
             score = float(users[0] @ target)

@@ -49,36 +49,26 @@ from seqrec.models.base import (
     ContractSettings,
     Explanation,
     ExplanationKind,
-    Recommender,
     help_field,
 )
 from seqrec.models.pairwise import (
     PairwiseConfig,
     PairwiseModule,
-    ProgressCallback,
+    PairwiseRecommender,
     TripleBatch,
     TripleSampler,
     flat_ranges,
-    fold_in_pairs,
     history_context,
     normal_parameter,
     previous_items,
     require_positive,
     seeded_generator,
-    set_threads,
-    shared_search_space,
-    solve_fold_in,
     top_rows,
-    train_pairwise,
 )
-
-SCORE_CHUNK = 256
-"""Histories scored at once."""
 
 
 @dataclass
 class FossilConfig(PairwiseConfig):
-    dim: int = help_field(64, "Dimension of the item factors P and Q.")
     reg: float = help_field(1e-3, "L2 weight λ on the parameters a triple touches.")
     order: int = help_field(2, "Markov chain order L: how many recent items get their own weight.")
     alpha: float = help_field(0.5, "FISM normalisation |H|^-alpha of the long-term sum (0 = sum, 1 = mean).")
@@ -87,7 +77,7 @@ class FossilConfig(PairwiseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_positive(self, "dim", "reg")
+        require_positive(self, "reg")
         if self.order < 1:
             raise ConfigError(f"FossilConfig.order must be at least 1, got {self.order!r}")
         if not 0.0 <= self.alpha <= 1.0:
@@ -184,28 +174,24 @@ def earlier_occurrences(sequences: SequenceData) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-class Fossil(Recommender):
+class Fossil(PairwiseRecommender[FossilConfig, FossilParameters]):
     name = "fossil"
     contract = ContractSettings({"dim": 8, "order": 1, "epochs": 40, "lr": 0.05, "batch_size": 64})
     Config = FossilConfig
     era = 1
     sequential = True
+    score_chunk = 256
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {
-            **shared_search_space(trial),
+            **super().search_space(trial),
             "order": trial.suggest_int("order", 1, 3),
             "alpha": trial.suggest_float("alpha", 0.0, 1.0),
         }
 
-    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
-        """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
-        set_threads(self.config)
-        sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
-        self.factors = FossilParameters(len(train), train.n_items, train, self.config)
-        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
-        self.n_items = train.n_items
+    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> FossilParameters:
+        return FossilParameters(len(train), train.n_items, train, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def personal_weights(self, histories: SequenceData) -> torch.Tensor:
@@ -213,10 +199,9 @@ class Fossil(Recommender):
         cfg, params = self.config, self.factors
         if not cfg.fold_in:
             return torch.zeros(len(histories), cfg.order)
-        pairs = fold_in_pairs(histories, cfg.fold_in_pairs, 1, cfg.seed)
+        pairs = self.pairs_for(histories)
         n_rows, n_pairs = pairs.positions.shape
-        items = torch.from_numpy(histories.items.astype(np.int64))
-        starts = torch.from_numpy(histories.offsets[:-1].astype(np.int64))[:, None].expand(n_rows, n_pairs).reshape(-1)
+        items, starts = pairs.history_items, pairs.starts.reshape(-1)  # [N], [B*S]
         positions = pairs.positions.reshape(-1)  # [B*S]
         positives, negatives = pairs.positives.reshape(-1), pairs.negatives.reshape(-1)
         # The long-term sums at each pair's step, from prefix sums of P over the flat histories
@@ -228,7 +213,7 @@ class Fossil(Recommender):
         own_total = total - repeats.float()[:, None] * params.history_factors[positives]  # FISM's H ∖ {i}
         positive_long = normalised(own_total, lengths - repeats, cfg.alpha)
         negative_long = normalised(total, lengths, cfg.alpha)  # negatives are never in the history
-        recent = previous_items(items, starts, positions, cfg.order)  # [B*S, L]
+        recent = pairs.previous(cfg.order)  # [B*S, L]
         global_chain = params.chain(recent, params.chain_weights.expand(len(recent), -1))  # [B*S, d]
         q_positive, q_negative = params.target_factors[positives], params.target_factors[negatives]
         offsets = (
@@ -236,27 +221,11 @@ class Fossil(Recommender):
             - params.item_bias[negatives] - ((negative_long + global_chain) * q_negative).sum(1)
         )  # the margin without η^u  [B*S]
         recent_gap = (params.history_factor_rows(recent) * (q_positive - q_negative)[:, None, :]).sum(-1)  # [B*S, L]
-        weights, _ = solve_fold_in(
-            recent_gap.reshape(n_rows, n_pairs, cfg.order),
-            offsets.reshape(n_rows, n_pairs),
-            pairs.mask,
-            cfg.fold_in_reg,
-            cfg.fold_in_iterations,
-        )
+        features = recent_gap.reshape(n_rows, n_pairs, cfg.order)
+        weights, _ = self.solve_user(features, offsets.reshape(n_rows, n_pairs), pairs)
         return weights  # [B, L]
 
-    def score(self, histories: SequenceData) -> np.ndarray:
-        n_items = self.require_fitted()
-        set_threads(self.config)
-        out = np.empty((len(histories), n_items + 1), dtype=np.float32)
-        with torch.no_grad():
-            for begin in range(0, len(histories), SCORE_CHUNK):
-                chunk = histories.rows(slice(begin, begin + SCORE_CHUNK))
-                out[begin : begin + len(chunk)] = self._score_chunk(chunk).numpy()
-        out[:, 0] = -np.inf
-        return out
-
-    def _score_chunk(self, histories: SequenceData) -> torch.Tensor:
+    def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
         """Eq. 6 for every item [B, n_items + 1], a history item's own factor left out of its sum."""
         params, alpha = self.factors, self.config.alpha
         items = torch.from_numpy(histories.items.astype(np.int64))
@@ -275,9 +244,8 @@ class Fossil(Recommender):
         return scores
 
     def explain(self, history: Sequence[int], item: int, limit: int = 5) -> Explanation:
-        n_items = self.require_fitted()
+        histories = self.one_history(history)
         params, order = self.factors, self.config.order
-        histories = SequenceData.from_lists([list(history)], n_items)
         with torch.no_grad():
             target = params.target_factors[item]  # Q_i
             others = [int(h) for h in history if h != item]  # FISM's H ∖ {i}
@@ -289,7 +257,7 @@ class Fossil(Recommender):
             weights = (params.chain_weights + self.personal_weights(histories)[0]).tolist()
             links = [float(params.history_factors[last] @ target) if last else 0.0 for last in recent]
             bias = float(params.item_bias[item])
-            total = float(self._score_chunk(histories)[0, item])
+            total = float(self.chunk_scores(histories)[0, item])
         chain_rows = [
             {"part": "markov chain", "item": last, "steps_back": k + 1, "weight": round(weights[k], 6),
              "contribution": round(weights[k] * links[k], 6)}

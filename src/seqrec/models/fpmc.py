@@ -38,7 +38,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
@@ -47,37 +46,27 @@ from seqrec.models.base import (
     ContractSettings,
     Explanation,
     ExplanationKind,
-    Recommender,
     help_field,
 )
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
     PairwiseModule,
-    ProgressCallback,
+    PairwiseRecommender,
     TripleBatch,
     TripleSampler,
-    fold_in_pairs,
     history_context,
     normal_parameter,
     previous_items,
     require_positive,
     seeded_generator,
-    set_threads,
-    shared_search_space,
-    solve_fold_in,
     split_over_history,
     top_rows,
-    train_pairwise,
 )
-
-SCORE_CHUNK = 128
-"""Histories folded in at once (bounds the [B, S, d] fold-in features)."""
 
 
 @dataclass
 class FPMCConfig(PairwiseConfig):
-    dim: int = help_field(64, "Dimension of both factorizations (user-item and item-item).")
     reg: float = help_field(1e-2, "L2 weight λ on the factors a triple touches.")
     basket: int = help_field(2, "How many previous items form the 'basket' B_{t-1} (1 = first-order chain).")
     epochs: int = help_field(15, "Passes over the training interactions.")
@@ -85,7 +74,7 @@ class FPMCConfig(PairwiseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_positive(self, "dim", "reg")
+        require_positive(self, "reg")
         if self.basket < 1:
             raise ConfigError(f"FPMCConfig.basket must be at least 1, got {self.basket!r}")
 
@@ -130,7 +119,7 @@ class FPMCFactors(PairwiseModule):
         return positive - negative, 0.5 * self.reg * touched.mean()  # x_u,t,i − x_u,t,j  [B]
 
 
-class FPMC(Recommender):
+class FPMC(PairwiseRecommender[FPMCConfig, FPMCFactors]):
     name = "fpmc"
     contract = ContractSettings(
         {"dim": 8, "epochs": 30, "lr": 0.05, "batch_size": 64, "basket": 1},
@@ -141,28 +130,21 @@ class FPMC(Recommender):
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
-        return {**shared_search_space(trial), "basket": trial.suggest_int("basket", 1, 3)}
+        return {**super().search_space(trial), "basket": trial.suggest_int("basket", 1, 3)}
 
-    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
-        """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
-        set_threads(self.config)
-        sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
-        self.factors = FPMCFactors(len(train), train.n_items, sampler.items, self.config)
-        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
-        self.n_items = train.n_items
+    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> FPMCFactors:
+        return FPMCFactors(len(train), train.n_items, sampler.items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def fold_in(self, histories: SequenceData) -> tuple[torch.Tensor, FoldInPairs, torch.Tensor]:
         """``v_u^{U,I}`` [B, d] for each history, with its fold-in pairs and coefficients."""
-        cfg, factors = self.config, self.factors
-        pairs = fold_in_pairs(histories, cfg.fold_in_pairs, 1, cfg.seed)
-        items = torch.from_numpy(histories.items.astype(np.int64))
-        starts = torch.from_numpy(histories.offsets[:-1].astype(np.int64))[:, None].expand_as(pairs.positions)
-        basket = previous_items(items, starts.reshape(-1), pairs.positions.reshape(-1), cfg.basket)
+        factors = self.factors
+        pairs = self.pairs_for(histories)
+        basket = pairs.previous(self.config.basket)  # [B*S, L]
         context = factors.basket_vector(basket).reshape(*pairs.positions.shape, -1)  # [B, S, d]
         transition_gap = (context * (factors.item_last[pairs.positives] - factors.item_last[pairs.negatives])).sum(-1)
         features = factors.item_user[pairs.positives] - factors.item_user[pairs.negatives]  # [B, S, d]
-        users, coefficients = solve_fold_in(features, transition_gap, pairs.mask, cfg.fold_in_reg, cfg.fold_in_iterations)
+        users, coefficients = self.solve_user(features, transition_gap, pairs)
         return users, pairs, coefficients
 
     def score_parts(self, histories: SequenceData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,21 +154,13 @@ class FPMC(Recommender):
         context = factors.basket_vector(history_context(histories, self.config.basket))  # [B, d]
         return users @ factors.item_user.T, context @ factors.item_last.T
 
-    def score(self, histories: SequenceData) -> np.ndarray:
-        n_items = self.require_fitted()
-        set_threads(self.config)
-        out = np.empty((len(histories), n_items + 1), dtype=np.float32)
-        with torch.no_grad():
-            for begin in range(0, len(histories), SCORE_CHUNK):
-                preference, transition = self.score_parts(histories.rows(slice(begin, begin + SCORE_CHUNK)))
-                out[begin : begin + len(preference)] = (preference + transition).numpy()
-        out[:, 0] = -np.inf
-        return out
+    def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
+        preference, transition = self.score_parts(histories)
+        return preference + transition
 
     def explain(self, history: Sequence[int], item: int, limit: int = 5) -> Explanation:
-        n_items = self.require_fitted()
+        histories = self.one_history(history)
         factors, basket_size = self.factors, self.config.basket
-        histories = SequenceData.from_lists([list(history)], n_items)
         with torch.no_grad():
             preference, transition = self.score_parts(histories)
             _, pairs, coefficients = self.fold_in(histories)

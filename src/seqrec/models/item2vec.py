@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -59,7 +59,6 @@ from seqrec.models.base import (
     help_field,
 )
 
-SCORE_SPACES = ("input", "output")
 UNSEEN_SCORE = -1.0
 
 
@@ -78,7 +77,7 @@ class Item2VecConfig:
     recency_decay: float = help_field(
         0.7, "Weight ratio between consecutive recent items (1 = equal)."
     )
-    score_with: str = help_field(
+    score_with: Literal["input", "output"] = help_field(
         "output", "Embeddings scored against the user vector: 'input' or 'output'."
     )
 
@@ -92,10 +91,6 @@ class Item2VecConfig:
         if not 0 < self.recency_decay <= 1:
             raise ConfigError(
                 f"Item2VecConfig.recency_decay must lie in (0, 1], got {self.recency_decay}"
-            )
-        if self.score_with not in SCORE_SPACES:
-            raise ConfigError(
-                f"Item2VecConfig.score_with must be one of {SCORE_SPACES}, got {self.score_with!r}"
             )
 
 
@@ -156,7 +151,7 @@ class SkipGram(torch.nn.Module):
         return -(F.logsigmoid(positive) + F.logsigmoid(-negative).sum(-1)).mean()
 
 
-class Item2Vec(Recommender):
+class Item2Vec(Recommender[Item2VecConfig]):
     """Skip-gram item embeddings; recommend by similarity to the latest items."""
 
     name = "item2vec"
@@ -179,7 +174,7 @@ class Item2Vec(Recommender):
             "lr": trial.suggest_float("lr", 1e-3, 5e-2, log=True),
             "n_recent": trial.suggest_int("n_recent", 1, 20),
             "recency_decay": trial.suggest_float("recency_decay", 0.3, 1.0),
-            "score_with": trial.suggest_categorical("score_with", list(SCORE_SPACES)),
+            "score_with": trial.suggest_categorical("score_with", ["input", "output"]),
         }
 
     # -- fitting ------------------------------------------------------------------------------
@@ -195,7 +190,6 @@ class Item2Vec(Recommender):
         self.input_vectors = _unit_rows(network.input.weight.detach().numpy(), seen)  # [I, D]
         self.output_vectors = _unit_rows(network.output.weight.detach().numpy(), seen)  # [I, D]
         self.seen = seen  # [I]
-        self.n_items = train.n_items
 
     def _train(self, train: SequenceData) -> SkipGram:
         config = self.config

@@ -108,7 +108,7 @@ def history_indicator(histories: SequenceData) -> sp.csr_matrix:
     return indicator
 
 
-class ItemKNN(Recommender):
+class ItemKNN(Recommender[ItemKNNConfig]):
     """Item-based top-N recommendation with shrunk cosine similarity."""
 
     name = "item-knn"
@@ -131,7 +131,6 @@ class ItemKNN(Recommender):
         if self.config.normalize:
             neighbourhoods = normalize_rows(neighbourhoods)
         self.similarity = neighbourhoods.astype(np.float32)  # [I, I], row j = j's neighbours
-        self.n_items = train.n_items
 
     def score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()

@@ -66,29 +66,22 @@ SCORE_BATCH = 512
 """Histories scored per dense block (bounds memory at SCORE_BATCH * (n_items + 1) floats)."""
 
 
-def _validate_markov(owner: str, order: int, discount: float) -> None:
-    if order < 1:
-        raise ConfigError(f"{owner}.order must be >= 1, got {order}")
-    if not 0.0 < discount <= 1.0:
-        raise ConfigError(f"{owner}.discount must lie in (0, 1], got {discount}")
-
-
 @dataclass
 class MarkovChainConfig:
     order: int = help_field(1, "number of most recent items the next item is conditioned on (k)")
     discount: float = help_field(0.75, "absolute discount d in (0, 1] subtracted from every count")
 
     def __post_init__(self) -> None:
-        _validate_markov(type(self).__name__, self.order, self.discount)
+        owner = type(self).__name__
+        if self.order < 1:
+            raise ConfigError(f"{owner}.order must be >= 1, got {self.order}")
+        if not 0.0 < self.discount <= 1.0:
+            raise ConfigError(f"{owner}.discount must lie in (0, 1], got {self.discount}")
 
 
 @dataclass
-class MarkovChainKConfig:
+class MarkovChainKConfig(MarkovChainConfig):
     order: int = help_field(3, "number of most recent items the next item is conditioned on (k)")
-    discount: float = help_field(0.75, "absolute discount d in (0, 1] subtracted from every count")
-
-    def __post_init__(self) -> None:
-        _validate_markov(type(self).__name__, self.order, self.discount)
 
 
 @dataclass
@@ -108,7 +101,7 @@ class _Level:
         return len(self.keys)
 
 
-class MarkovChain(Recommender):
+class MarkovChain(Recommender[MarkovChainConfig]):
     """Order-k Markov chain with interpolated absolute discounting (order 1 by default)."""
 
     name: ClassVar[str] = "markov"
@@ -134,7 +127,6 @@ class MarkovChain(Recommender):
             level, suffix_rows = _count_level(train, m, discount, suffix_rows, n_suffix_rows)
             self._levels.append(level)
             n_suffix_rows = len(level.keys)
-        self.n_items = train.n_items
 
     # -- score ----------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:

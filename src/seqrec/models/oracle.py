@@ -38,7 +38,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -57,6 +57,7 @@ from seqrec.data.types import SequenceData
 from seqrec.models.base import (
     NEG_INF,
     Capabilities,
+    ConfigError,
     ContractSettings,
     Explanation,
     ExplanationKind,
@@ -73,7 +74,7 @@ class OracleConfig:
         "condition on the next purchase falling inside the simulated year when the data has one "
         "(as every evaluation target does)",
     )
-    due_dates: str = help_field(
+    due_dates: Literal["exact", "posterior"] = help_field(
         "exact",
         "exact: the generator's hidden re-buy due dates; posterior: only what the purchase times "
         "show (due dates drawn from their posterior, the distribution averaged over the draws)",
@@ -81,11 +82,12 @@ class OracleConfig:
     samples: int = help_field(32, "due_dates=posterior: draws of the due dates per history")
     seed: int = help_field(0, "due_dates=posterior: seed of the draws (each history has its own stream)")
 
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ConfigError(f"{type(self).__name__}.samples must be at least 1, got {self.samples}")
 
-DUE_DATES = ("exact", "posterior")
 
-
-class OracleRecommender(Recommender):
+class OracleRecommender(Recommender[OracleConfig]):
     """Scores = the shop generator's true probability of each item being the next purchase."""
 
     name: ClassVar[str] = "oracle"
@@ -101,13 +103,6 @@ class OracleRecommender(Recommender):
         why="its scores are the generator's distribution, checked against hand-computed values in tests/models/test_oracle.py",
     )
 
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        if self.config.due_dates not in DUE_DATES:
-            raise ValueError(f"{self.name}.due_dates must be one of {DUE_DATES}, got {self.config.due_dates!r}")
-        if self.config.samples < 1:
-            raise ValueError(f"{self.name}.samples must be at least 1, got {self.config.samples}")
-
     def require_world(self) -> ShopWorld:
         if not isinstance(self.world, ShopWorld):
             raise NotFittedError(f"{self.name}: call fit(train, world=dataset.extras['world']) before scoring")
@@ -121,7 +116,6 @@ class OracleRecommender(Recommender):
             raise ValueError(
                 f"oracle: training data has {train.n_items} items, the shop world {world.n_items}"
             )
-        self.n_items = world.n_items
 
     # -- scoring --------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
@@ -217,7 +211,7 @@ def _part_row(world: ShopWorld, part: Part, item: int) -> dict[str, Any]:
 
 @dataclass
 class ObservableOracleConfig(OracleConfig):
-    due_dates: str = help_field(
+    due_dates: Literal["exact", "posterior"] = help_field(
         "posterior",
         "posterior: re-buy due dates inferred from the purchase times (the default here); exact: "
         "the hidden ones, as the oracle",

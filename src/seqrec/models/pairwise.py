@@ -8,6 +8,9 @@ from Implicit Feedback", UAI. BPR-MF, FPMC, Fossil and TransRec all maximise
 over triples of a user ``u`` at step ``t``, the item ``i`` bought there and a negative item
 ``j``. This module holds, once:
 
+* :class:`PairwiseRecommender` — the base of the four models: ``fit`` (sampler, parameters,
+  training loop), the fold-in's pairs and solve, and scoring in chunks of histories; a model
+  adds its parameters (a :class:`PairwiseModule`), the scores of a chunk and its explanation;
 * :class:`TripleSampler` — every training interaction (at or after ``min_position`` in its
   sequence) once per epoch in random order, each with a uniformly drawn negative item
   (rejection sampling, vectorized): one the user never bought for BPR, any item but the
@@ -38,9 +41,9 @@ to split a score over the history items.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -48,7 +51,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, help_field
+from seqrec.models.base import ConfigError, Recommender, help_field
 
 ProgressCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch number from 1, mean training loss)."""
@@ -61,24 +64,21 @@ class PairwiseConfig:
     epochs: int = help_field(30, "Passes over the training interactions.")
     batch_size: int = help_field(1024, "Triples per gradient step (1 with optimizer='sgd' is LearnBPR).")
     lr: float = help_field(0.005, "Learning rate.")
-    optimizer: str = help_field("adam", "'adam' (mini-batch Adam) or 'sgd' (the papers' plain SGD).")
+    optimizer: Literal["adam", "sgd"] = help_field("adam", "'adam' (mini-batch Adam) or 'sgd' (the papers' plain SGD).")
     init_std: float = help_field(0.1, "Standard deviation of the normal initial factors.")
     fold_in_pairs: int = help_field(256, "(positive, negative) pairs per history when folding a user in.")
     fold_in_iterations: int = help_field(20, "Most Newton steps of the fold-in (convex; it stops once converged).")
     fold_in_reg: float = help_field(0.03, "L2 weight λ of the fold-in's per-user objective (mean over pairs + λ/2‖w‖²).")
     seed: int = help_field(0, "Seed of the initial factors, the triple sampler and the fold-in negatives.")
     threads: int = help_field(1, "torch.set_num_threads during fit and score.")
+    dim: int = help_field(64, "Dimension of the learned factors (the model's docstring says which).")
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         for name in ("epochs", "batch_size", "fold_in_pairs", "fold_in_iterations", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{owner}.{name} must be at least 1, got {getattr(self, name)!r}")
-        for name in ("lr", "init_std", "fold_in_reg"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{owner}.{name} must be positive, got {getattr(self, name)!r}")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"{owner}.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        require_positive(self, "lr", "init_std", "fold_in_reg", "dim")
 
 
 def require_positive(config: Any, *names: str) -> None:
@@ -285,6 +285,12 @@ class FoldInPairs:
     positives: torch.Tensor  # [B, S]
     negatives: torch.Tensor  # [B, S]
     mask: torch.Tensor  # [B, S] bool
+    history_items: torch.Tensor  # [N] the histories' flat item array
+    starts: torch.Tensor  # [B, S] index in ``history_items`` where the pair's history starts
+
+    def previous(self, order: int) -> torch.Tensor:
+        """The ``order`` items before each pair's positive [B*S, L], most recent first, 0-padded."""
+        return previous_items(self.history_items, self.starts.reshape(-1), self.positions.reshape(-1), order)
 
 
 def fold_in_pairs(histories: SequenceData, n_pairs: int, min_position: int, seed: int) -> FoldInPairs:
@@ -313,6 +319,8 @@ def fold_in_pairs(histories: SequenceData, n_pairs: int, min_position: int, seed
         positives=torch.from_numpy(positives.astype(np.int64)),
         negatives=torch.from_numpy(np.broadcast_to(negatives, (n_rows, n_pairs)).astype(np.int64)),
         mask=torch.from_numpy(has_pairs & ~seen),
+        history_items=torch.from_numpy(histories.items.astype(np.int64)),
+        starts=torch.from_numpy(histories.offsets[:-1].astype(np.int64))[:, None].expand(n_rows, n_pairs),
     )
 
 
@@ -415,3 +423,80 @@ def split_over_history(pairs: FoldInPairs, coefficients: torch.Tensor, pair_valu
 def top_rows(rows: list[dict[str, Any]], key: str, limit: int) -> list[dict[str, Any]]:
     """The ``limit`` rows with the largest ``key``."""
     return sorted(rows, key=lambda row: -row[key])[:limit]
+
+
+# -- the models' base ------------------------------------------------------------------------------
+PairwiseConfigT = TypeVar("PairwiseConfigT", bound=PairwiseConfig)
+ParametersT = TypeVar("ParametersT", bound=PairwiseModule)
+
+
+class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT, ParametersT]):
+    """What BPR-MF, FPMC, Fossil and TransRec do alike: fit, fold-in and chunked scoring.
+
+    ``fit`` samples triples (positives from index ``min_position`` of each sequence, negatives
+    outside the user's purchases with ``exclude_bought``), builds the model's parameters
+    (:meth:`build_parameters`) and trains them with :func:`train_pairwise` for the configured
+    epochs (``valid`` is not used). ``score`` scores ``score_chunk`` histories at a time with
+    :meth:`chunk_scores`. :meth:`pairs_for` and :meth:`solve_user` are the fold-in with the
+    model's settings; the model turns its margin into features and offsets between the two.
+    """
+
+    min_position: ClassVar[int] = 1
+    """First index of a sequence that is a training positive or a fold-in pair (1: the sequential
+    models need a previous item)."""
+    exclude_bought: ClassVar[bool] = False
+    """Negatives are items the user never bought (BPR) rather than any item but the positive (S-BPR)."""
+    score_chunk: ClassVar[int] = 128
+    """Histories scored at once (bounds the [B, S, d] fold-in features)."""
+    factors: ParametersT
+    loss_history: list[float]
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return shared_search_space(trial)
+
+    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
+        """BPR-Opt (S-BPR for the sequential models) on ``train``; ``progress`` is called after
+        each epoch (see :data:`ProgressCallback`)."""
+        set_threads(self.config)
+        sampler = TripleSampler(
+            train, min_position=self.min_position, seed=self.config.seed, exclude_bought=self.exclude_bought
+        )
+        self.factors = self.build_parameters(train, sampler)
+        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
+
+    @abstractmethod
+    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> ParametersT:
+        """The model's freshly initialised parameters for ``train``."""
+
+    @abstractmethod
+    def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
+        """Scores [B, n_items + 1] of a chunk of histories (under ``torch.no_grad``)."""
+
+    def score(self, histories: SequenceData) -> np.ndarray:
+        n_items = self.require_fitted()
+        set_threads(self.config)
+        out = np.empty((len(histories), n_items + 1), dtype=np.float32)
+        with torch.no_grad():
+            for begin in range(0, len(histories), self.score_chunk):
+                chunk = histories.rows(slice(begin, begin + self.score_chunk))
+                out[begin : begin + len(chunk)] = self.chunk_scores(chunk).numpy()
+        out[:, 0] = -np.inf
+        return out
+
+    # -- fold-in ------------------------------------------------------------------------------------
+    def pairs_for(self, histories: SequenceData) -> FoldInPairs:
+        """The fold-in pairs of each history (see :func:`fold_in_pairs`)."""
+        return fold_in_pairs(histories, self.config.fold_in_pairs, self.min_position, self.config.seed)
+
+    def solve_user(
+        self, features: torch.Tensor, offsets: torch.Tensor, pairs: FoldInPairs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The user parameters [B, P] and representer coefficients [B, S] of margins
+        ``features · w + offsets`` (see :func:`solve_fold_in`)."""
+        cfg = self.config
+        return solve_fold_in(features, offsets, pairs.mask, cfg.fold_in_reg, cfg.fold_in_iterations)
+
+    def one_history(self, history: Sequence[int]) -> SequenceData:
+        """``history`` as a one-row batch (for the explanations); raises before ``fit``."""
+        return SequenceData.from_lists([list(history)], self.require_fitted())

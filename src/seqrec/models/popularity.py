@@ -29,7 +29,7 @@ class PopularityConfig:
     )
 
 
-class Popularity(Recommender):
+class Popularity(Recommender[PopularityConfig]):
     name = "popularity"
     contract = ContractSettings({}, known_answer="most-popular")
     Config = PopularityConfig
@@ -46,7 +46,6 @@ class Popularity(Recommender):
             horizon = train.timestamps.max() - self.config.recent_days * 86_400
             items = items[train.timestamps >= horizon]
         self.counts = np.bincount(items, minlength=train.n_items + 1).astype(np.float32)  # [n_items + 1]
-        self.n_items = train.n_items
 
     def score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()

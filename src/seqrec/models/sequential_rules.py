@@ -244,7 +244,7 @@ def matching_antecedents(
 
 
 # -- the model ---------------------------------------------------------------------------------
-class SequentialRules(Recommender):
+class SequentialRules(Recommender[SequentialRulesConfig]):
     """Recommend the consequents of mined sequential rules whose antecedent ends the history."""
 
     name: ClassVar[str] = "seq-rules"
@@ -275,7 +275,6 @@ class SequentialRules(Recommender):
         self._index_rules()
         counts = train.item_counts().astype(np.float64)  # [n_items + 1]
         self._popularity = counts / counts.max() if counts.max() > 0 else counts
-        self.n_items = train.n_items
 
     def _index_rules(self) -> None:
         """Rules grouped by antecedent: consequents [R_a] and confidences [R_a] per antecedent."""

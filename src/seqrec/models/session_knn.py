@@ -62,7 +62,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -77,7 +77,9 @@ from seqrec.models.base import (
     help_field,
 )
 
-SPLITS = ("length", "gap")
+SessionSplit = Literal["length", "gap"]
+Decay = Literal["linear", "same", "div", "log", "quadratic"]
+"""session-rec's names of the decay functions."""
 
 
 # -- decay functions (session-rec's names) ---------------------------------------------------
@@ -101,7 +103,7 @@ def _quadratic_position(position: int, length: int) -> float:
     return (position / length) ** 2
 
 
-POSITION_DECAYS: dict[str, Callable[[int, int], float]] = {
+POSITION_DECAYS: dict[Decay, Callable[[int, int], float]] = {
     "linear": _linear_position,
     "same": _same_position,
     "div": _div_position,
@@ -110,7 +112,7 @@ POSITION_DECAYS: dict[str, Callable[[int, int], float]] = {
 }
 """Weight of the item at 1-based ``position`` (oldest = 1) in a current session of ``length``."""
 
-SCORE_DECAYS: dict[str, Callable[[int], float]] = {
+SCORE_DECAYS: dict[Decay, Callable[[int], float]] = {
     "linear": lambda steps: max(0.0, 1.0 - 0.1 * steps),
     "same": lambda steps: 1.0,
     "div": lambda steps: 1.0 / steps,
@@ -120,7 +122,7 @@ SCORE_DECAYS: dict[str, Callable[[int], float]] = {
 """Weight of a neighbour whose most recent shared item lies ``steps`` back (1 = newest item)."""
 
 
-def position_weights(current: Sequence[int], decay: str) -> dict[int, float]:
+def position_weights(current: Sequence[int], decay: Decay) -> dict[int, float]:
     """V-SKNN's vector for the current session: item -> weight of its latest position."""
     function = POSITION_DECAYS[decay]
     length = len(current)
@@ -135,7 +137,9 @@ class SKNNConfig:
         1000, "Only the most recent candidate sessions are compared (0 = all)."
     )
     session_len: int = help_field(10, "Items per past session and in the current session.")
-    session_split: str = help_field("length", "How histories become sessions: 'length' or 'gap'.")
+    session_split: Literal["length", "gap"] = help_field(
+        "length", "How histories become sessions: 'length' or 'gap'."
+    )
     session_gap_hours: float = help_field(
         1.0, "With session_split='gap': pause that starts a new session."
     )
@@ -151,10 +155,6 @@ class SKNNConfig:
             raise ConfigError(f"{owner}.sample_size must be >= 0, got {self.sample_size}")
         if self.session_len < 1:
             raise ConfigError(f"{owner}.session_len must be >= 1, got {self.session_len}")
-        if self.session_split not in SPLITS:
-            raise ConfigError(
-                f"{owner}.session_split must be one of {SPLITS}, got {self.session_split!r}"
-            )
         if self.session_gap_hours <= 0:
             raise ConfigError(
                 f"{owner}.session_gap_hours must be > 0, got {self.session_gap_hours}"
@@ -163,29 +163,18 @@ class SKNNConfig:
 
 @dataclass
 class VSKNNConfig(SKNNConfig):
-    weighting: str = help_field(
+    weighting: Literal["linear", "same", "div", "log", "quadratic"] = help_field(
         "linear", "Position decay of the current session: linear|same|div|log|quadratic."
     )
-    weighting_score: str = help_field(
+    weighting_score: Literal["linear", "same", "div", "log", "quadratic"] = help_field(
         "same", "Decay of a neighbour by its latest shared item: linear|same|div|log|quadratic."
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.weighting not in POSITION_DECAYS:
-            raise ConfigError(
-                f"VSKNNConfig.weighting must be one of {tuple(POSITION_DECAYS)}, "
-                f"got {self.weighting!r}"
-            )
-        if self.weighting_score not in SCORE_DECAYS:
-            raise ConfigError(
-                f"VSKNNConfig.weighting_score must be one of {tuple(SCORE_DECAYS)}, "
-                f"got {self.weighting_score!r}"
-            )
-
 
 # -- sessions --------------------------------------------------------------------------------
-def session_ids(data: SequenceData, session_len: int, split: str, gap_seconds: float) -> np.ndarray:
+def session_ids(
+    data: SequenceData, session_len: int, split: SessionSplit, gap_seconds: float
+) -> np.ndarray:
     """Session id [N] of every interaction; ids increase along each sequence and across rows."""
     if len(data.items) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -220,7 +209,7 @@ class Neighbours:
     weight: np.ndarray  # [k] the score decay w(n) (1 for SKNN)
 
 
-class SKNN(Recommender):
+class SKNN(Recommender[SKNNConfig]):
     """Session-based kNN with binary cosine similarity (Jannach & Ludewig 2017)."""
 
     name = "sknn"
@@ -269,7 +258,6 @@ class SKNN(Recommender):
         order = np.lexsort((np.arange(n_sessions), train.timestamps[last]))
         self.recency = np.empty(n_sessions, dtype=np.int64)
         self.recency[order] = np.arange(n_sessions)
-        self.n_items = train.n_items
 
     # -- neighbours ---------------------------------------------------------------------------
     def item_weights(self, current: np.ndarray) -> dict[int, float]:
@@ -386,6 +374,7 @@ class VSKNN(SKNN):
 
     name = "v-sknn"
     Config = VSKNNConfig
+    config: VSKNNConfig
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -35,49 +35,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import (
-    ContractSettings,
-    Explanation,
-    ExplanationKind,
-    Recommender,
-    help_field,
-)
+from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
     PairwiseModule,
-    ProgressCallback,
+    PairwiseRecommender,
     TripleBatch,
     TripleSampler,
-    fold_in_pairs,
     history_context,
     normal_parameter,
     previous_items,
     require_positive,
     seeded_generator,
-    set_threads,
-    shared_search_space,
-    solve_fold_in,
-    train_pairwise,
 )
-
-SCORE_CHUNK = 256
-"""Histories scored at once."""
 
 
 @dataclass
 class TransRecConfig(PairwiseConfig):
-    dim: int = help_field(64, "Dimension of the transition space.")
     reg: float = help_field(1e-2, "L2 weight λ on t_u and the item biases a triple touches.")
     fold_in: bool = help_field(True, "Re-estimate t_u from each history (False: the paper's t_u = 0 for unseen users).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_positive(self, "dim", "reg")
+        require_positive(self, "reg")
 
 
 def project_to_unit_ball(points: torch.Tensor) -> torch.Tensor:
@@ -121,7 +105,7 @@ class TransRecParameters(PairwiseModule):
             self.points.copy_(project_to_unit_ball(self.points))
 
 
-class TransRec(Recommender):
+class TransRec(PairwiseRecommender[TransRecConfig, TransRecParameters]):
     name = "transrec"
     contract = ContractSettings(
         {"dim": 8, "epochs": 40, "lr": 0.05, "batch_size": 64, "reg": 0.1},
@@ -131,18 +115,14 @@ class TransRec(Recommender):
     Config = TransRecConfig
     era = 1
     sequential = True
+    score_chunk = 256
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
-        return {**shared_search_space(trial), "fold_in": trial.suggest_categorical("fold_in", [False, True])}
+        return {**super().search_space(trial), "fold_in": trial.suggest_categorical("fold_in", [False, True])}
 
-    def _fit(self, train: SequenceData, valid: Any, progress: ProgressCallback | None = None) -> None:
-        """S-BPR on ``train`` (``valid`` is not used: the epochs are fixed)."""
-        set_threads(self.config)
-        sampler = TripleSampler(train, min_position=1, seed=self.config.seed, exclude_bought=False)
-        self.factors = TransRecParameters(len(train), train.n_items, sampler.items, self.config)
-        self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
-        self.n_items = train.n_items
+    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> TransRecParameters:
+        return TransRecParameters(len(train), train.n_items, sampler.items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def user_translations(self, histories: SequenceData) -> torch.Tensor:
@@ -151,16 +131,14 @@ class TransRec(Recommender):
         if not cfg.fold_in:
             return torch.zeros(len(histories), cfg.dim)
         pairs, features, offsets = self.fold_in_terms(histories)
-        translations, _ = solve_fold_in(features, offsets, pairs.mask, cfg.fold_in_reg, cfg.fold_in_iterations)
+        translations, _ = self.solve_user(features, offsets, pairs)
         return translations
 
     def fold_in_terms(self, histories: SequenceData) -> tuple[FoldInPairs, torch.Tensor, torch.Tensor]:
         """The fold-in pairs of each history and their margins as ``features · t_u + offsets``."""
         params = self.factors
-        pairs = fold_in_pairs(histories, self.config.fold_in_pairs, 1, self.config.seed)
-        items = torch.from_numpy(histories.items.astype(np.int64))
-        starts = torch.from_numpy(histories.offsets[:-1].astype(np.int64))[:, None].expand_as(pairs.positions)
-        previous = previous_items(items, starts.reshape(-1), pairs.positions.reshape(-1), 1)
+        pairs = self.pairs_for(histories)
+        previous = pairs.previous(1)  # [B*S, 1]
         base = params.points[previous[:, 0]].reshape(*pairs.positions.shape, -1) + params.translation  # γ_i + t
         to_positive = base - params.points[pairs.positives]  # a  [B, S, d]
         to_negative = base - params.points[pairs.negatives]  # b  [B, S, d]
@@ -178,23 +156,15 @@ class TransRec(Recommender):
         landing = params.points[last] + params.translation + self.user_translations(histories)
         return landing, last > 0
 
-    def score(self, histories: SequenceData) -> np.ndarray:
-        n_items = self.require_fitted()
-        set_threads(self.config)
+    def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
         params = self.factors
-        out = np.empty((len(histories), n_items + 1), dtype=np.float32)
-        with torch.no_grad():
-            for begin in range(0, len(histories), SCORE_CHUNK):
-                landing, has_last = self.landing_points(histories.rows(slice(begin, begin + SCORE_CHUNK)))
-                distances = squared_distances(landing, params.points) * has_last.float()[:, None]  # [B, n + 1]
-                out[begin : begin + len(landing)] = (params.item_bias[None, :] - distances).numpy()
-        out[:, 0] = -np.inf
-        return out
+        landing, has_last = self.landing_points(histories)
+        distances = squared_distances(landing, params.points) * has_last.float()[:, None]  # [B, n + 1]
+        return params.item_bias[None, :] - distances
 
     def explain(self, history: Sequence[int], item: int, limit: int = 5) -> Explanation:
-        n_items = self.require_fitted()
+        histories = self.one_history(history)
         params = self.factors
-        histories = SequenceData.from_lists([list(history)], n_items)
         with torch.no_grad():
             landing, has_last = self.landing_points(histories)
             bias = float(params.item_bias[item])
