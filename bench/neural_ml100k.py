@@ -47,8 +47,8 @@ from seqrec.models.neural.cl4srec import CL4SRec
 from seqrec.models.neural.duorec import DuoRec
 from seqrec.models.neural.gru4rec import GRU4Rec
 from seqrec.models.neural.narm import NARM
-from seqrec.models.neural.network import NeuralRecommender
 from seqrec.models.neural.nextitnet import NextItNet
+from seqrec.models.neural.recommender import NeuralRecommender
 from seqrec.models.neural.sasrec import SASRec
 from seqrec.models.neural.srgnn import SRGNN
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.bert4rec import BERT4Rec, BERT4RecNetwork
+from seqrec.models.neural.bert4rec import BERT4Rec, BERT4RecConfig, BERT4RecNetwork
 from seqrec.models.neural.network import mask_token
 from seqrec.testing import cycle_world
 
@@ -15,7 +15,9 @@ TINY = {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "threads": 1, "pr
 
 def network() -> BERT4RecNetwork:
     torch.manual_seed(0)
-    return BERT4RecNetwork(20, 6, 8, 2, 2, dropout=0.0, attention_dropout=0.0, mask_prob=0.2).eval()
+    return BERT4RecNetwork(
+        20, BERT4RecConfig(max_len=6, dim=8, n_layers=2, n_heads=2, dropout=0.0, attention_dropout=0.0, mask_prob=0.2)
+    ).eval()
 
 
 def test_every_position_sees_both_directions() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.caser import Caser, CaserNetwork
+from seqrec.models.neural.caser import Caser, CaserConfig, CaserNetwork
 from seqrec.testing import cycle_world
 
 torch.set_num_threads(1)
@@ -30,14 +30,16 @@ INPUTS = torch.tensor([[0, 0, 3, 1, 4, 1, 5, 9], [0, 0, 0, 0, 0, 6, 7, 8]])
 def network(history_summary: bool = True, n_vertical: int = 2) -> CaserNetwork:
     torch.manual_seed(0)
     return CaserNetwork(
-        n_items=11,
-        max_len=8,
-        dim=6,
-        window=3,
-        n_vertical=n_vertical,
-        n_horizontal=4,
-        dropout=0.0,
-        history_summary=history_summary,
+        11,
+        CaserConfig(
+            max_len=8,
+            dim=6,
+            window=3,
+            n_vertical=n_vertical,
+            n_horizontal=4,
+            dropout=0.0,
+            history_summary=history_summary,
+        ),
     ).eval()
 
 
@@ -73,14 +75,16 @@ def test_each_position_pools_its_own_window_of_l_items() -> None:
     # Item i is embedded as (i, 0, ...); a height-1 filter reading the first coordinate then
     # max-pools to the largest item id in the window of the last L = 3 inputs (0 = padding).
     net = CaserNetwork(
-        n_items=9,
-        max_len=7,
-        dim=2,
-        window=3,
-        n_vertical=0,
-        n_horizontal=1,
-        dropout=0.0,
-        history_summary=False,
+        9,
+        CaserConfig(
+            max_len=7,
+            dim=2,
+            window=3,
+            n_vertical=0,
+            n_horizontal=1,
+            dropout=0.0,
+            history_summary=False,
+        ),
     )
     with torch.no_grad():
         net.item_embedding.weight.zero_()

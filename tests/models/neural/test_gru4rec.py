@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.gru4rec import GRU4Rec, GRU4RecNetwork
+from seqrec.models.neural.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecNetwork
 from seqrec.testing import cycle_world
 
 TINY = {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 1e-2, "threads": 1, "progress": False, "n_negatives": 8}
@@ -14,10 +14,11 @@ TINY = {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 1e-2, "threads": 1, "pr
 
 def network() -> GRU4RecNetwork:
     torch.manual_seed(0)
-    return GRU4RecNetwork(
-        n_items=20, max_len=6, dim=8, n_layers=2, dropout_embed=0.0, dropout_hidden=0.0,
+    config = GRU4RecConfig(
+        max_len=6, dim=8, n_layers=2, dropout_embed=0.0, dropout_hidden=0.0,
         constrained_embedding=True, embedding_dim=0,
-    ).eval()
+    )
+    return GRU4RecNetwork(20, config).eval()
 
 
 def test_position_t_never_sees_the_future() -> None:

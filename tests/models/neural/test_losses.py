@@ -7,7 +7,10 @@ import math
 import pytest
 import torch
 
+from seqrec.data.types import SequenceData
 from seqrec.models.neural import losses
+from seqrec.models.neural.losses import LossFunction
+from seqrec.models.neural.sasrec import SASRec, SASRecConfig, SASRecNetwork
 
 LN = math.log
 
@@ -87,3 +90,32 @@ def test_bpr_max_row_without_valid_negatives_contributes_nothing() -> None:
     #   -> -log(0.9 * 0.5 + 0.1 * 0.9) = -log(0.54); penalty 1.0 * (0.9 + 0.1) * (ln 3)^2.
     row2 = -LN(0.54) + LN(3) ** 2
     assert losses.bpr_max(POSITIVE, NEGATIVE, 1.0, valid).item() == pytest.approx(row2 / 2, rel=1e-6)
+
+
+# -- LossFunction: config.loss on a batch ----------------------------------------------------------
+LOSS_TINY = {"max_len": 6, "dim": 16, "batch_size": 16, "lr": 5e-3, "threads": 1, "progress": False, "exclude_history": False}
+
+
+class RecordingNetwork(SASRecNetwork):
+    """Records the candidate ids the loss asks scores for."""
+
+    asked: list[torch.Tensor]
+
+    def logits_of(self, hidden: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
+        self.asked.append(item_ids)
+        return super().logits_of(hidden, item_ids)
+
+
+@pytest.mark.parametrize("per_position", [False, True])
+def test_negatives_are_shared_by_the_batch_or_drawn_per_position(per_position: bool) -> None:
+    train = SequenceData.from_lists([list(range(1, 31))], n_items=30)
+    config = SASRec(LOSS_TINY, loss="bce", n_negatives=5, negatives_per_position=per_position).config
+    network = RecordingNetwork(30, SASRecConfig(max_len=6, dim=8, n_layers=1, n_heads=1, dropout=0.0))
+    network.asked = []
+    hidden, targets = torch.randn(40, 8), torch.arange(1, 41) % 30 + 1
+    LossFunction(config, train)(network, hidden, targets, torch.Generator().manual_seed(0))
+    negatives = network.asked[1]  # [0] is the positives
+    if per_position:
+        assert negatives.shape == (40, 5) and len({tuple(row.tolist()) for row in negatives}) > 1
+    else:
+        assert negatives.shape == (5,)

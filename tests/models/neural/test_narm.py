@@ -8,7 +8,13 @@ import torch
 
 from seqrec.data.splits import leave_one_out
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.narm import NARM, NARMNetwork, masked_softmax, run_gru_left_padded
+from seqrec.models.neural.narm import (
+    NARM,
+    NARMConfig,
+    NARMNetwork,
+    masked_softmax,
+    run_gru_left_padded,
+)
 from seqrec.testing import cycle_world
 
 torch.set_num_threads(1)
@@ -30,12 +36,8 @@ SUCCESSORS = [base + (start + 3) % 5 for base in (1, 6) for start in range(5)]
 def network() -> NARMNetwork:
     torch.manual_seed(0)
     return NARMNetwork(
-        n_items=11,
-        max_len=8,
-        dim=6,
-        hidden_size=5,
-        embedding_dropout=0.0,
-        representation_dropout=0.0,
+        11,
+        NARMConfig(max_len=8, dim=6, hidden_size=5, embedding_dropout=0.0, representation_dropout=0.0),
     ).eval()
 
 

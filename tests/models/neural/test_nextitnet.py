@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.nextitnet import NextItNet, NextItNetNetwork
+from seqrec.models.neural.nextitnet import NextItNet, NextItNetConfig, NextItNetNetwork
 from seqrec.testing import cycle_world
 
 torch.set_num_threads(1)
@@ -28,7 +28,7 @@ SUCCESSORS = [base + (start + 3) % 5 for base in (1, 6) for start in range(5)]
 def network(dilations: tuple[int, ...] = (1, 4), max_len: int = 8) -> NextItNetNetwork:
     torch.manual_seed(0)
     net = NextItNetNetwork(
-        n_items=11, max_len=max_len, dim=8, kernel_size=3, dilations=dilations
+        11, NextItNetConfig(max_len=max_len, dim=8, kernel_size=3, dilations=dilations)
     ).eval()
     with torch.no_grad():  # larger weights than the 0.02 init, so that every path carries signal
         for parameter in net.parameters():

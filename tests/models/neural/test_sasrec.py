@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.sasrec import SASRec, SASRecNetwork
+from seqrec.models.neural.sasrec import SASRec, SASRecConfig, SASRecNetwork
 from seqrec.testing import cycle_world
 
 TINY = {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "threads": 1, "progress": False}
@@ -15,7 +15,7 @@ TINY = {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "threads": 1, "pr
 
 def test_position_t_never_sees_the_future() -> None:
     torch.manual_seed(0)
-    network = SASRecNetwork(n_items=20, max_len=6, dim=8, n_layers=2, n_heads=2, dropout=0.0).eval()
+    network = SASRecNetwork(20, SASRecConfig(max_len=6, dim=8, n_layers=2, n_heads=2, dropout=0.0)).eval()
     inputs = torch.tensor([[0, 3, 7, 1, 9, 4]])
     changed = inputs.clone()
     changed[0, 3] = 15  # perturb the item at position t + 1 = 3
@@ -27,7 +27,7 @@ def test_position_t_never_sees_the_future() -> None:
 
 def test_leading_padding_can_be_dropped_without_changing_anything() -> None:
     torch.manual_seed(0)
-    network = SASRecNetwork(n_items=20, max_len=6, dim=8, n_layers=2, n_heads=1, dropout=0.0).eval()
+    network = SASRecNetwork(20, SASRecConfig(max_len=6, dim=8, n_layers=2, n_heads=1, dropout=0.0)).eval()
     full = torch.tensor([[0, 0, 0, 5, 6, 7]])
     with torch.no_grad():
         torch.testing.assert_close(network.encode(full)[:, 3:], network.encode(full[:, 3:]))

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.neural.srgnn import SRGNN, SRGNNNetwork, session_graph, session_graph_reference
+from seqrec.models.neural.srgnn import (
+    SRGNN,
+    SRGNNConfig,
+    SRGNNNetwork,
+    session_graph,
+    session_graph_reference,
+)
 from seqrec.testing import cycle_world
 
 torch.set_num_threads(1)
@@ -92,7 +98,7 @@ def test_batched_graphs_equal_the_reference_on_random_sessions() -> None:
 
 def test_representation_ignores_padding() -> None:
     torch.manual_seed(0)
-    net = SRGNNNetwork(n_items=5, max_len=12, dim=6, steps=2, hybrid=True).eval()
+    net = SRGNNNetwork(5, SRGNNConfig(max_len=12, dim=6, steps=2, hybrid=True)).eval()
     with torch.no_grad():
         short = net.encode(torch.tensor([[0, 0, 1, 2, 3, 2, 4]]))
         long = net.encode(torch.tensor([[0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 2, 4]]))

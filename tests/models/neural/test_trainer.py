@@ -1,4 +1,4 @@
-"""The shared trainer: windows, batches, determinism, early stopping, checkpoints and resume."""
+"""The shared trainer: determinism, early stopping, checkpoints and resume, the progress bar."""
 
 from __future__ import annotations
 
@@ -6,74 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from seqrec.data.splits import Split, leave_one_out
-from seqrec.data.types import SequenceData
-from seqrec.models.neural.network import Objective, TrainingBatch, mask_token
-from seqrec.models.neural.sasrec import SASRec, SASRecNetwork
-from seqrec.models.neural.trainer import (
-    EpochRecord,
-    LossFunction,
-    TrainingWindows,
-    history_inputs,
-    make_batch,
-    trim_leading_padding,
-    validation_metrics,
-)
+from seqrec.evaluation.metrics import hit_rate, ndcg
+from seqrec.models.base import ConfigError
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.sasrec import SASRec, SASRecConfig, SASRecNetwork
+from seqrec.models.neural.trainer import EpochRecord, Trainer, score_histories, validation_metrics
+from seqrec.ranking import mask_history, pessimistic_ranks
 from seqrec.testing import cycle_world
 
-SEQUENCES = SequenceData.from_lists([[1, 2, 3, 4, 5, 6, 7], [8, 9], [5]], n_items=9)
 TINY = {"max_len": 6, "dim": 16, "batch_size": 16, "lr": 5e-3, "threads": 1, "progress": False, "exclude_history": False}
-
-
-def all_windows(windows: TrainingWindows) -> torch.Tensor:
-    return windows.gather(torch.arange(len(windows)))
-
-
-def test_sliding_causal_windows_make_every_item_but_the_first_a_target_once() -> None:
-    windows = TrainingWindows(SEQUENCES, max_len=3, objective=Objective.CAUSAL, windows="sliding")
-    batch = make_batch(all_windows(windows), Objective.CAUSAL, 9, 0.2, torch.Generator())
-    targets = sorted(int(t) for t in batch.target_ids[batch.target_ids != 0])
-    assert targets == [2, 3, 4, 5, 6, 7, 9]  # user 3 ([5]) has no next item
-    # The last window of user 1 reads 4, 5, 6 and predicts 5, 6, 7 at the same positions.
-    assert batch.input_ids[0].tolist() == [4, 5, 6] and batch.target_ids[0].tolist() == [5, 6, 7]
-
-
-def test_last_windows_keep_only_the_most_recent_items() -> None:
-    windows = TrainingWindows(SEQUENCES, max_len=3, objective=Objective.CAUSAL, windows="last")
-    assert all_windows(windows).tolist() == [[4, 5, 6, 7], [0, 0, 8, 9]]
-
-
-def test_last_position_objective_uses_every_prefix() -> None:
-    windows = TrainingWindows(SEQUENCES, max_len=3, objective=Objective.LAST, windows="sliding")
-    batch = make_batch(all_windows(windows), Objective.LAST, 9, 0.2, torch.Generator())
-    assert len(windows) == 6 + 1  # six prefixes of user 1, one of user 2
-    assert batch.input_ids[2].tolist() == [1, 2, 3] and batch.target_ids[2].tolist() == [0, 0, 4]
-    assert batch.input_ids[0].tolist() == [0, 0, 1] and batch.target_ids[0].tolist() == [0, 0, 2]
-
-
-def test_masked_batches_hide_a_fixed_share_behind_the_mask_token() -> None:
-    windows = TrainingWindows(SEQUENCES, max_len=10, objective=Objective.MASKED, windows="sliding")
-    batch = make_batch(all_windows(windows), Objective.MASKED, 9, 0.3, torch.Generator().manual_seed(1))
-    masked = batch.input_ids == mask_token(9)
-    # round(0.3 * 7) = 2 masks for user 1, at least one for the others.
-    assert masked.sum(dim=1).tolist() == [2, 1, 1]
-    assert torch.equal(masked, batch.target_ids != 0)
-    original = all_windows(windows)
-    assert torch.equal(batch.target_ids[masked], original[masked])
-
-
-def test_trimming_drops_only_all_padding_columns() -> None:
-    inputs = torch.tensor([[0, 0, 1, 2], [0, 3, 4, 5]])
-    trimmed = trim_leading_padding(TrainingBatch(inputs, inputs, torch.Generator()))
-    assert trimmed.input_ids.tolist() == [[0, 1, 2], [3, 4, 5]]
-
-
-def test_history_inputs_append_the_mask_for_masked_models() -> None:
-    histories = SequenceData.from_lists([[1, 2, 3], [4]], n_items=9)
-    assert history_inputs(histories, 3, Objective.CAUSAL).tolist() == [[1, 2, 3], [0, 0, 4]]
-    assert history_inputs(histories, 3, Objective.MASKED).tolist() == [[2, 3, 10], [0, 4, 10]]
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +80,24 @@ def test_resume_refuses_a_checkpoint_trained_differently(split: Split, tmp_path:
 
 
 def test_unknown_loss_is_rejected(split: Split) -> None:
-    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
-        SASRec(TINY, epochs=1, loss="hinge").fit(split.train, split.valid)
+    # config.loss is a Literal: the model refuses it when it is built, before any training.
+    with pytest.raises(ConfigError, match="loss must be one of .*, got 'hinge'"):
+        SASRec(TINY, epochs=1, loss="hinge")
+
+
+def test_the_trainer_checks_a_config_built_by_hand() -> None:
+    with pytest.raises(ConfigError, match="windows must be one of"):
+        Trainer(NeuralConfig(windows="all"), lambda: SASRecNetwork(3, SASRecConfig()))  # type: ignore[arg-type]
+
+
+def test_validation_ranks_with_the_protocol_as_the_plain_computation_does(split: Split) -> None:
+    model = SASRec(TINY, epochs=2, exclude_history=True).fit(split.train, split.valid)
+    network, valid = model.require_network(), split.valid
+    # The reference: pessimistic ranks of the float32 scores with the history masked.
+    scores = score_histories(network, valid.histories, model.config)
+    ranks = pessimistic_ranks(mask_history(scores, valid.histories), valid.targets)
+    expected = {"HR@10": float(hit_rate(ranks, 10).mean()), "NDCG@10": float(ndcg(ranks, 10).mean())}
+    assert validation_metrics(network, valid, model.config) == expected
 
 
 def test_progress_bar_shows_loss_and_validation_metric(split: Split, capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,34 +107,7 @@ def test_progress_bar_shows_loss_and_validation_metric(split: Split, capsys: pyt
     assert "epoch 2/2" in text and "loss" in text and "valid NDCG@10" in text
 
 
-class RecordingNetwork(SASRecNetwork):
-    """Records the candidate ids the loss asks scores for."""
-
-    asked: list[torch.Tensor]
-
-    def logits_of(self, hidden: torch.Tensor, item_ids: torch.Tensor) -> torch.Tensor:
-        self.asked.append(item_ids)
-        return super().logits_of(hidden, item_ids)
-
-
-@pytest.mark.parametrize("per_position", [False, True])
-def test_negatives_are_shared_by_the_batch_or_drawn_per_position(per_position: bool) -> None:
-    train = SequenceData.from_lists([list(range(1, 31))], n_items=30)
-    config = SASRec(TINY, loss="bce", n_negatives=5, negatives_per_position=per_position).config
-    network = RecordingNetwork(30, 6, 8, 1, 1, 0.0)
-    network.asked = []
-    hidden, targets = torch.randn(40, 8), torch.arange(1, 41) % 30 + 1
-    LossFunction(config, train)(network, hidden, targets, torch.Generator().manual_seed(0))
-    negatives = network.asked[1]  # [0] is the positives
-    if per_position:
-        assert negatives.shape == (40, 5) and len({tuple(row.tolist()) for row in negatives}) > 1
-    else:
-        assert negatives.shape == (5,)
-
-
 def test_max_batches_per_epoch_caps_the_optimizer_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seqrec.models.neural.trainer import Trainer
-
     steps: list[int] = []
     original = Trainer._step
 

@@ -42,25 +42,18 @@ items, averaged over heads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
+from seqrec.data.types import PADDING
+from seqrec.models.base import ContractSettings, help_field
 from seqrec.models.neural.blocks import BertBlock, attention_mask
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    position_evidence,
-)
-from seqrec.models.neural.trainer import history_inputs
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import AttentionRecommender
 
 INIT_STD = 0.02
 """BERT's ``initializer_range``: embeddings start from N(0, 0.02²)."""
@@ -72,27 +65,19 @@ class BERT4RecNetwork(SequenceNetwork):
     objective: ClassVar[Objective] = Objective.MASKED
     variable_length: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int,
-        dim: int,
-        n_layers: int,
-        n_heads: int,
-        dropout: float,
-        attention_dropout: float,
-        mask_prob: float,
-    ) -> None:
-        super().__init__(n_items, max_len)
-        if not 0.0 < mask_prob < 1.0:
-            raise ValueError(f"mask_prob must lie in (0, 1), got {mask_prob}")
-        self.mask_prob = mask_prob
+    def __init__(self, n_items: int, config: BERT4RecConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        if not 0.0 < config.mask_prob < 1.0:
+            raise ValueError(f"mask_prob must lie in (0, 1), got {config.mask_prob}")
+        self.mask_prob = config.mask_prob
+        dim = config.dim
         self.item_embedding = nn.Embedding(n_items + 2, dim, padding_idx=PADDING)  # + [mask]
-        self.position_embedding = nn.Embedding(max_len, dim)
+        self.position_embedding = nn.Embedding(config.max_len, dim)
         self.embedding_norm = nn.LayerNorm(dim, eps=1e-12)
-        self.embedding_dropout = nn.Dropout(dropout)
+        self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            BertBlock(dim, n_heads, 4 * dim, dropout, attention_dropout) for _ in range(n_layers)
+            BertBlock(dim, config.n_heads, 4 * dim, config.dropout, config.attention_dropout)
+            for _ in range(config.n_layers)
         )
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim, eps=1e-12))  # eq. 7
         self.output_bias = nn.Parameter(torch.zeros(n_items + 1))
@@ -159,10 +144,12 @@ class BERT4RecConfig(NeuralConfig):
     )
 
 
-class BERT4Rec(NeuralRecommender):
+class BERT4Rec(AttentionRecommender[BERT4RecConfig]):
     """BERT4Rec (Sun et al. 2019) with the training of Petrov & Macdonald (2022)."""
 
     name: ClassVar[str] = "bert4rec"
+    title: ClassVar[str] = "BERT4Rec"
+    attention_focus: ClassVar[str] = "; filling the [mask] after the history it"
     contract = ContractSettings(
         {"max_len": 8, "dim": 16, "batch_size": 32, "lr": 3e-3, "epochs": 120, "mask_prob": 0.3, "dropout": 0.1, "attention_dropout": 0.1, "threads": 1, "progress": False},
     )
@@ -178,39 +165,4 @@ class BERT4Rec(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> BERT4RecNetwork:
-        config = self.config
-        return BERT4RecNetwork(
-            n_items,
-            config.max_len,
-            config.dim,
-            config.n_layers,
-            config.n_heads,
-            config.dropout,
-            config.attention_dropout,
-            config.mask_prob,
-        )
-
-    def attention_over_history(self, history: Sequence[int]) -> np.ndarray:
-        """Weights ``[min(len(history), max_len - 1)]`` of the last block's [mask] query over the history's tail."""
-        network = self.require_network()
-        assert isinstance(network, BERT4RecNetwork)
-        histories = SequenceData.from_lists([list(history)], self.require_fitted())
-        inputs = history_inputs(histories, self.config.max_len, network.objective).to(self.config.device)
-        network.eval()
-        with torch.no_grad():
-            _, weights = network.encode_with_attention(inputs)
-        mask_query = weights[-1][0, :, -1, :].mean(dim=0)  # [L], averaged over heads
-        shown = min(len(history), inputs.shape[1] - 1)
-        return mask_query[inputs.shape[1] - 1 - shown : inputs.shape[1] - 1].cpu().numpy()
-
-    def explain(self, history: Sequence[int], item: int) -> Explanation:
-        score = float(self.checked_scores(SequenceData.from_lists([list(history)], self.require_fitted()))[0, item])
-        evidence = position_evidence(history, self.attention_over_history(history))
-        summary = f"BERT4Rec scores item {item} at {score:.3f}"
-        if evidence:
-            top = evidence[0]
-            summary += (
-                f"; filling the [mask] after the history it attends most to item {top['item']} "
-                f"(position {top['position']}, weight {top['weight']:.2f})"
-            )
-        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence)
+        return BERT4RecNetwork(n_items, self.config)

@@ -62,7 +62,9 @@ from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
 from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
-from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
 
 
 class CaserNetwork(SequenceNetwork):
@@ -70,18 +72,10 @@ class CaserNetwork(SequenceNetwork):
 
     objective: ClassVar[Objective] = Objective.CAUSAL
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int,
-        dim: int,
-        window: int,
-        n_vertical: int,
-        n_horizontal: int,
-        dropout: float,
-        history_summary: bool,
-    ) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: CaserConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim, window, history_summary = config.dim, config.window, config.history_summary
+        n_vertical, n_horizontal = config.n_vertical, config.n_horizontal
         if window < 1 or n_vertical < 0 or n_horizontal < 0 or n_vertical + n_horizontal == 0:
             raise ValueError(
                 f"Caser needs window >= 1 and at least one filter; got window={window}, "
@@ -98,7 +92,7 @@ class CaserNetwork(SequenceNetwork):
         self.horizontal = nn.ModuleList(
             nn.Conv1d(dim, n_horizontal, kernel_size=h) for h in range(1, window + 1)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(config.dropout)
         # z = ReLU(W [o; õ] + b) of the horizontal o and vertical õ features
         self.fully_connected = nn.Linear(n_vertical * dim + n_horizontal * window, dim)
         self.summary_embedding = (
@@ -235,7 +229,7 @@ class CaserConfig(NeuralConfig):
     )
 
 
-class Caser(NeuralRecommender):
+class Caser(NeuralRecommender[CaserConfig]):
     """Caser (Tang & Wang 2018) on the shared trainer, causal over sliding L-windows."""
 
     name: ClassVar[str] = "caser"
@@ -256,17 +250,7 @@ class Caser(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> CaserNetwork:
-        config = self.config
-        return CaserNetwork(
-            n_items,
-            config.max_len,
-            config.dim,
-            config.window,
-            config.n_vertical,
-            config.n_horizontal,
-            config.dropout,
-            config.history_summary,
-        )
+        return CaserNetwork(n_items, self.config)
 
     def explain(self, history: Sequence[int], item: int, top: int = 5) -> Explanation:
         """The ``top`` most activated horizontal filters of the final window, and what they cover.

@@ -46,35 +46,29 @@ Explanation: the attention weights of the last block for the final position, ave
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
+from seqrec.data.types import PADDING
+from seqrec.models.base import ContractSettings, help_field
 from seqrec.models.neural.blocks import BertBlock, attention_mask
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    TrainingBatch,
-    mask_token,
-    position_evidence,
-)
-from seqrec.models.neural.trainer import history_inputs
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import Objective, SequenceNetwork, TrainingBatch, mask_token
+from seqrec.models.neural.recommender import AttentionRecommender
 
-SIMILARITIES = ("dot", "cos")
+Similarity = Literal["dot", "cos"]
+"""The InfoNCE similarity of two views: dot product or cosine."""
+SIMILARITIES: tuple[Similarity, ...] = typing.get_args(Similarity)
 
 
 # -- the contrastive loss -------------------------------------------------------------------------
 def info_nce(
-    first: Tensor, second: Tensor, temperature: float = 1.0, similarity: str = "dot"
+    first: Tensor, second: Tensor, temperature: float = 1.0, similarity: Similarity = "dot"
 ) -> Tensor:
     """CL4SRec's contrastive loss, InfoNCE / NT-Xent, of paired views ``first``/``second [N, D]``.
 
@@ -151,7 +145,9 @@ def reorder(input_ids: Tensor, ratio: float, generator: torch.Generator) -> Tens
     return input_ids.gather(1, order)
 
 
-AUGMENTATIONS = ("crop", "mask", "reorder")
+Augmentation = Literal["crop", "mask", "reorder"]
+AUGMENTATIONS: tuple[Augmentation, ...] = typing.get_args(Augmentation)
+"""The augmentations in the order :func:`augmented_views` draws them."""
 
 
 def augmented_views(
@@ -190,26 +186,17 @@ class TransformerSequenceNetwork(SequenceNetwork):
 
     objective: ClassVar[Objective] = Objective.CAUSAL
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int,
-        dim: int,
-        n_layers: int,
-        n_heads: int,
-        inner_size: int,
-        dropout: float,
-        attention_dropout: float,
-        with_mask_token: bool,
-    ) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: ContrastiveConfig, with_mask_token: bool) -> None:
+        super().__init__(n_items, config.max_len)
         rows = n_items + 2 if with_mask_token else n_items + 1
+        dim = config.dim
         self.item_embedding = nn.Embedding(rows, dim, padding_idx=PADDING)
-        self.position_embedding = nn.Embedding(max_len, dim)
+        self.position_embedding = nn.Embedding(config.max_len, dim)
         self.embedding_norm = nn.LayerNorm(dim, eps=1e-12)
-        self.embedding_dropout = nn.Dropout(dropout)
+        self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            BertBlock(dim, n_heads, inner_size, dropout, attention_dropout) for _ in range(n_layers)
+            BertBlock(dim, config.n_heads, config.inner_size, config.dropout, config.attention_dropout)
+            for _ in range(config.n_layers)
         )
         self._init_weights()
 
@@ -271,23 +258,23 @@ class ContrastiveConfig(NeuralConfig):
         0.1, "lambda: weight of the contrastive loss (DuoRec repository: 0.1)."
     )
     temperature: float = help_field(1.0, "InfoNCE temperature tau (official scripts: 1).")
-    similarity: str = help_field("dot", "InfoNCE similarity: dot | cos (official scripts: dot).")
+    similarity: Literal[Similarity] = help_field("dot", "InfoNCE similarity: dot | cos (official scripts: dot).")
 
 
 def check_contrastive_config(config: ContrastiveConfig) -> None:
-    """Clear errors for contrastive settings the dataclass types cannot rule out."""
+    """Clear errors for contrastive settings the dataclass types cannot rule out (``similarity``
+    is a ``Literal``, checked when the config is built)."""
     owner = type(config).__name__
-    if config.similarity not in SIMILARITIES:
-        raise ValueError(
-            f"{owner}.similarity must be one of {SIMILARITIES}, got {config.similarity!r}"
-        )
     if not math.isfinite(config.temperature) or config.temperature <= 0:
         raise ValueError(f"{owner}.temperature must be positive, got {config.temperature}")
     if config.contrast_weight < 0:
         raise ValueError(f"{owner}.contrast_weight must be >= 0, got {config.contrast_weight}")
 
 
-class ContrastiveRecommender(NeuralRecommender):
+ContrastiveConfigT = TypeVar("ContrastiveConfigT", bound=ContrastiveConfig)
+
+
+class ContrastiveRecommender(AttentionRecommender[ContrastiveConfigT]):
     """What CL4SRec and DuoRec share: the search space and the attention explanation."""
 
     @classmethod
@@ -303,60 +290,12 @@ class ContrastiveRecommender(NeuralRecommender):
             "lr": trial.suggest_float("lr", 5e-4, 5e-3, log=True),
         }
 
-    def attention_over_history(self, history: Sequence[int]) -> np.ndarray:
-        """The last block's final-query weights over the last ``max_len`` history items."""
-        network = self.require_network()
-        assert isinstance(network, TransformerSequenceNetwork)
-        histories = SequenceData.from_lists([list(history)], self.require_fitted())
-        inputs = history_inputs(histories, self.config.max_len, network.objective).to(
-            self.config.device
-        )
-        network.eval()
-        with torch.no_grad():
-            _, weights = network.encode_with_attention(inputs)
-        final_query = weights[-1][0, :, -1, :].mean(dim=0)  # [L], averaged over heads
-        shown = min(len(history), inputs.shape[1])
-        return final_query[inputs.shape[1] - shown :].cpu().numpy().astype(np.float64)
-
-    def explain(self, history: Sequence[int], item: int) -> Explanation:
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        score = float(
-            self.checked_scores(SequenceData.from_lists([list(history)], n_items))[0, item]
-        )
-        evidence = position_evidence(history, self.attention_over_history(history))
-        summary = f"{self.name} scores item {item} at {score:.3f}"
-        if evidence:
-            top = evidence[0]
-            summary += (
-                f"; predicting the next item it attends most to item {top['item']} "
-                f"(position {top['position']}, weight {top['weight']:.2f})"
-            )
-        return Explanation(
-            model=self.name,
-            item=int(item),
-            summary=summary + ".",
-            kind=ExplanationKind.ATTENTION,
-            evidence=evidence,
-        )
-
 
 class ContrastiveNetwork(TransformerSequenceNetwork):
     """The shared encoder built from a :class:`ContrastiveConfig`, with its InfoNCE settings."""
 
-    def __init__(self, n_items: int, max_len: int, config: ContrastiveConfig, with_mask_token: bool) -> None:
-        super().__init__(
-            n_items,
-            max_len,
-            config.dim,
-            config.n_layers,
-            config.n_heads,
-            config.inner_size,
-            config.dropout,
-            config.attention_dropout,
-            with_mask_token=with_mask_token,
-        )
+    def __init__(self, n_items: int, config: ContrastiveConfig, with_mask_token: bool) -> None:
+        super().__init__(n_items, config, with_mask_token=with_mask_token)
         self.contrast_weight = config.contrast_weight
         self.temperature = config.temperature
         self.similarity = config.similarity
@@ -366,8 +305,8 @@ class ContrastiveNetwork(TransformerSequenceNetwork):
 class CL4SRecNetwork(ContrastiveNetwork):
     """The shared encoder plus InfoNCE between two augmented views (``extra_loss``)."""
 
-    def __init__(self, n_items: int, max_len: int, config: CL4SRecConfig) -> None:
-        super().__init__(n_items, max_len, config, with_mask_token=True)
+    def __init__(self, n_items: int, config: CL4SRecConfig) -> None:
+        super().__init__(n_items, config, with_mask_token=True)
         self.crop_ratio = config.crop_ratio
         self.mask_ratio = config.mask_ratio
         self.reorder_ratio = config.reorder_ratio
@@ -398,7 +337,7 @@ class CL4SRecConfig(ContrastiveConfig):
     reorder_ratio: float = help_field(0.6, "beta: share of the sequence a reorder shuffles.")
 
 
-class CL4SRec(ContrastiveRecommender):
+class CL4SRec(ContrastiveRecommender[CL4SRecConfig]):
     """CL4SRec (Xie et al. 2022) on the shared trainer."""
 
     name: ClassVar[str] = "cl4srec"
@@ -416,4 +355,4 @@ class CL4SRec(ContrastiveRecommender):
                 raise ValueError(
                     f"{type(config).__name__}.{field_name} must lie in [0, 1], got {value}"
                 )
-        return CL4SRecNetwork(n_items, config.max_len, config)
+        return CL4SRecNetwork(n_items, config)

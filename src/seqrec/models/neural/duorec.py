@@ -50,6 +50,7 @@ from torch import Tensor
 
 from seqrec.data.types import PADDING, SequenceData
 from seqrec.models.base import ContractSettings
+from seqrec.models.neural.batching import left_padded
 from seqrec.models.neural.cl4srec import (
     ContrastiveConfig,
     ContrastiveNetwork,
@@ -58,7 +59,6 @@ from seqrec.models.neural.cl4srec import (
     info_nce,
 )
 from seqrec.models.neural.network import TrainingBatch
-from seqrec.models.neural.trainer import left_padded
 
 
 class SameTargetIndex:
@@ -118,8 +118,8 @@ class SameTargetIndex:
 class DuoRecNetwork(ContrastiveNetwork):
     """The shared encoder plus DuoRec's contrastive regulariser (``extra_loss``)."""
 
-    def __init__(self, n_items: int, max_len: int, config: DuoRecConfig) -> None:
-        super().__init__(n_items, max_len, config, with_mask_token=False)
+    def __init__(self, n_items: int, config: DuoRecConfig) -> None:
+        super().__init__(n_items, config, with_mask_token=False)
         self.same_target: SameTargetIndex | None = None
 
     def on_fit_start(self, train: SequenceData) -> None:
@@ -144,7 +144,7 @@ class DuoRecConfig(ContrastiveConfig):
     """DuoRec's settings are the shared encoder and contrastive ones (``contrast_weight`` = λ)."""
 
 
-class DuoRec(ContrastiveRecommender):
+class DuoRec(ContrastiveRecommender[DuoRecConfig]):
     """DuoRec (Qiu et al. 2022) on the shared trainer."""
 
     name: ClassVar[str] = "duorec"
@@ -155,4 +155,4 @@ class DuoRec(ContrastiveRecommender):
 
     def build_network(self, n_items: int) -> DuoRecNetwork:
         check_contrastive_config(self.config)
-        return DuoRecNetwork(n_items, self.config.max_len, self.config)
+        return DuoRecNetwork(n_items, self.config)

@@ -38,23 +38,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqrec.data.types import PADDING, SequenceData
+from seqrec.data.types import PADDING
 from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    position_evidence,
-)
-from seqrec.models.neural.trainer import history_inputs
+from seqrec.models.neural.config import LossName, NeuralConfig
+from seqrec.models.neural.explanations import position_evidence
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
 
 
 def _glorot_uniform_(tensor: Tensor, fan_in: int, fan_out: int) -> None:
@@ -69,30 +65,21 @@ class GRU4RecNetwork(SequenceNetwork):
     objective: ClassVar[Objective] = Objective.CAUSAL
     variable_length: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int,
-        dim: int,
-        n_layers: int,
-        dropout_embed: float,
-        dropout_hidden: float,
-        constrained_embedding: bool,
-        embedding_dim: int,
-    ) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: GRU4RecConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim, n_layers = config.dim, config.n_layers
         self.output_embedding = nn.Embedding(n_items + 1, dim)  # Wy [n_items + 1, D]
         self.output_bias = nn.Parameter(torch.zeros(n_items + 1))  # By [n_items + 1]
         self.input_embedding: nn.Embedding | None = None
         input_dim = dim
-        if not constrained_embedding:
-            input_dim = embedding_dim or dim
+        if not config.constrained_embedding:
+            input_dim = config.embedding_dim or dim
             self.input_embedding = nn.Embedding(n_items + 1, input_dim, padding_idx=PADDING)
-        self.embedding_dropout = nn.Dropout(dropout_embed)
+        self.embedding_dropout = nn.Dropout(config.dropout_embed)
         self.gru = nn.GRU(
-            input_dim, dim, num_layers=n_layers, batch_first=True, dropout=dropout_hidden if n_layers > 1 else 0.0
+            input_dim, dim, num_layers=n_layers, batch_first=True, dropout=config.dropout_hidden if n_layers > 1 else 0.0
         )
-        self.hidden_dropout = nn.Dropout(dropout_hidden)
+        self.hidden_dropout = nn.Dropout(config.dropout_hidden)
         self._init_weights(input_dim, dim)
 
     def _init_weights(self, input_dim: int, dim: int) -> None:
@@ -158,14 +145,14 @@ class GRU4RecConfig(NeuralConfig):
     dropout_hidden: float = help_field(0.2, "Dropout on the GRU outputs.")
     constrained_embedding: bool = help_field(True, "Share the input embedding with the output embedding Wy.")
     embedding_dim: int = help_field(0, "Input embedding size without constrained_embedding (0 = dim).")
-    loss: str = help_field("bpr_max", "Loss (see NeuralConfig); GRU4Rec's own are bpr_max and softmax.")
+    loss: Literal[LossName] = help_field("bpr_max", "Loss (see NeuralConfig); GRU4Rec's own are bpr_max and softmax.")
     n_negatives: int = help_field(1024, "Negatives per batch for the sampled losses (official n_sample: 2048).")
     sample_alpha: float = help_field(0.5, "Negative sampling exponent alpha (0 uniform, 1 popularity).")
     bpr_max_reg: float = help_field(1.0, "BPR-max regularisation (official bpreg).")
     bpr_max_elu: float = help_field(0.5, "ELU alpha on scores inside BPR-max (official elu_param).")
 
 
-class GRU4Rec(NeuralRecommender):
+class GRU4Rec(NeuralRecommender[GRU4RecConfig]):
     """GRU4Rec (Hidasi et al. 2016; Hidasi & Karatzoglou 2018) on the shared trainer."""
 
     name: ClassVar[str] = "gru4rec"
@@ -186,25 +173,12 @@ class GRU4Rec(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> GRU4RecNetwork:
-        config = self.config
-        return GRU4RecNetwork(
-            n_items,
-            config.max_len,
-            config.dim,
-            config.n_layers,
-            config.dropout_embed,
-            config.dropout_hidden,
-            config.constrained_embedding,
-            config.embedding_dim,
-        )
+        return GRU4RecNetwork(n_items, self.config)
 
     def gradient_times_input(self, history: Sequence[int], item: int) -> np.ndarray:
         """Per-position ``∂score(item)/∂x_t · x_t`` ``[min(len(history), max_len)]`` for the history's tail."""
-        network = self.require_network()
+        network, inputs = self.history_input(history)
         assert isinstance(network, GRU4RecNetwork)
-        histories = SequenceData.from_lists([list(history)], self.require_fitted())
-        inputs = history_inputs(histories, self.config.max_len, network.objective).to(self.config.device)
-        network.eval()
         embedded = network.embed(inputs).detach().requires_grad_(True)  # [1, L, E]
         with torch.enable_grad():
             hidden = network.encode_embedded(embedded, inputs)[:, -1]  # [1, D]
@@ -215,7 +189,7 @@ class GRU4Rec(NeuralRecommender):
         return contributions[inputs.shape[1] - shown :].detach().cpu().numpy()
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
-        score = float(self.checked_scores(SequenceData.from_lists([list(history)], self.require_fitted()))[0, item])
+        score = self.score_of(history, item)
         evidence = position_evidence(history, self.gradient_times_input(history, item))
         summary = f"GRU4Rec scores item {item} at {score:.3f}"
         if evidence:

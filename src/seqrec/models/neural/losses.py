@@ -1,4 +1,4 @@
-"""Training losses of the shared trainer, as pure functions of scores.
+"""Training losses of the shared trainer: pure functions of scores, and the loss of a batch.
 
 Every function returns the **mean over training positions** (``N`` rows) of a per-position
 loss. Sampled losses take the positive score of each position (``positive [N]``) and the scores
@@ -21,13 +21,24 @@ hit"), which must not be pushed down.
 * :func:`bpr_max`: Hidasi & Karatzoglou 2018 ("Recurrent Neural Networks with Top-k Gains for
   Session-based Recommendations", eq. 9-10): ``-log Σ_j s_j σ(r+ - r_j) + λ Σ_j s_j r_j²`` with
   ``s_j`` the softmax of the negative scores.
+
+:class:`LossFunction` applies ``config.loss`` to a batch. Sampled losses draw ``n_negatives``
+items per batch (:class:`NegativeSampler`), shared by all its positions (or, with
+``negatives_per_position``, ``n_negatives`` for each position), with probability proportional to
+``count ** sample_alpha`` (GRU4Rec's sampling; 0 = uniform); a negative equal to a position's own
+target is masked out. Negatives are not filtered against the user's history.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from seqrec.data.types import PADDING, SequenceData
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import SequenceNetwork
 
 
 def softmax_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -101,3 +112,67 @@ def bpr_max(positive: Tensor, negative: Tensor, regularization: float, valid: Te
         ranking = torch.where(valid.any(dim=1), ranking, torch.zeros_like(ranking))
     score_penalty = regularization * (negative_weights * negative.pow(2)).sum(dim=1)  # [N]
     return (ranking + score_penalty).mean()
+
+
+# -- the loss of a batch --------------------------------------------------------------------------
+class NegativeSampler:
+    """Draws negatives with probability ∝ ``count ** alpha`` over items seen in training."""
+
+    def __init__(self, item_counts: np.ndarray, alpha: float) -> None:
+        counts = item_counts.astype(np.float64)
+        weights = np.where(counts > 0, counts**alpha, 0.0)
+        weights[PADDING] = 0.0
+        if weights.sum() == 0:
+            raise ValueError("no items to sample negatives from: the training data is empty")
+        probabilities = weights / weights.sum()
+        self.probabilities = torch.from_numpy(probabilities)
+        with np.errstate(divide="ignore"):
+            self.log_q = torch.from_numpy(np.log(probabilities).astype(np.float32))  # [n_items + 1]
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        return torch.multinomial(self.probabilities, n, replacement=True, generator=generator)  # [n]
+
+
+class LossFunction:
+    """``config.loss`` applied to the selected hidden states of a batch.
+
+    ``config`` is a checked config (its ``loss`` one of :data:`~seqrec.models.neural.config.LOSSES`):
+    models check theirs when they are built, the :class:`~seqrec.models.neural.trainer.Trainer`
+    checks the one it is given.
+    """
+
+    def __init__(self, config: NeuralConfig, train: SequenceData) -> None:
+        self.config = config
+        self.real_items = torch.arange(1, train.n_items + 1)  # [n_items]
+        self.sampler = None if config.loss == "softmax" else NegativeSampler(train.item_counts(), config.sample_alpha)
+        self.beta = gbce_beta(config.n_negatives, train.n_items, config.gbce_t) if config.loss == "gbce" else 1.0
+
+    def __call__(
+        self, network: SequenceNetwork, hidden: Tensor, targets: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """Loss of ``hidden [N, D]`` predicting ``targets [N]``."""
+        if self.sampler is None:
+            # Score the real items only (columns 1..n_items): padding is never a target.
+            logits = network.logits_of(hidden, self.real_items.to(hidden.device))  # [N, n_items]
+            return softmax_cross_entropy(logits, targets - 1)
+        count = self.config.n_negatives
+        if self.config.negatives_per_position:
+            negatives = self.sampler.sample(len(targets) * count, generator).view(len(targets), count)  # [N, K]
+        else:
+            negatives = self.sampler.sample(count, generator)  # [K], shared by the batch
+        negatives = negatives.to(hidden.device)
+        positive = network.logits_of(hidden, targets[:, None])[:, 0]  # [N]
+        negative = network.logits_of(hidden, negatives)  # [N, K]
+        valid = negatives.expand(len(targets), count) != targets[:, None]  # [N, K]
+        loss = self.config.loss
+        if loss == "bce":
+            return binary_cross_entropy(positive, negative, valid)
+        if loss == "gbce":
+            return gbce(positive, negative, self.beta, valid)
+        if loss == "sampled_softmax":
+            log_q = self.sampler.log_q.to(hidden.device)
+            return sampled_softmax(positive, negative, log_q[targets], log_q[negatives], valid)
+        if self.config.bpr_max_elu > 0:  # GRU4Rec's final activation before BPR-max
+            positive = F.elu(positive, self.config.bpr_max_elu)
+            negative = F.elu(negative, self.config.bpr_max_elu)
+        return bpr_max(positive, negative, self.config.bpr_max_reg, valid)

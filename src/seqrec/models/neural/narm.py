@@ -49,14 +49,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqrec.data.types import PADDING
-from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    position_evidence,
-)
+from seqrec.models.base import ContractSettings, Explanation, help_field
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.explanations import attention_explanation
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
 
 
 def run_gru_left_padded(gru: nn.GRU, embedded: Tensor, real: Tensor) -> Tensor:
@@ -98,24 +95,17 @@ class NARMNetwork(SequenceNetwork):
 
     objective: ClassVar[Objective] = Objective.LAST
 
-    def __init__(
-        self,
-        n_items: int,
-        max_len: int,
-        dim: int,
-        hidden_size: int,
-        embedding_dropout: float,
-        representation_dropout: float,
-    ) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: NARMConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim, hidden_size = config.dim, config.hidden_size
         self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=PADDING)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.gru = nn.GRU(dim, hidden_size, batch_first=True)
         # The local encoder's attention v^T sigmoid(A1 h_t + A2 h_j).
         self.query_projection = nn.Linear(hidden_size, hidden_size, bias=False)  # A1
         self.key_projection = nn.Linear(hidden_size, hidden_size, bias=False)  # A2
         self.attention_vector = nn.Linear(hidden_size, 1, bias=False)  # v
-        self.representation_dropout = nn.Dropout(representation_dropout)
+        self.representation_dropout = nn.Dropout(config.representation_dropout)
         # B of the bilinear decoder, mapping c_t = [c_g; c_l] to D.
         self.bilinear = nn.Linear(2 * hidden_size, dim, bias=False)
         with torch.no_grad():
@@ -158,7 +148,7 @@ class NARMConfig(NeuralConfig):
     )
 
 
-class NARM(NeuralRecommender):
+class NARM(NeuralRecommender[NARMConfig]):
     """NARM (Li et al. 2017) on the shared trainer."""
 
     name: ClassVar[str] = "narm"
@@ -178,15 +168,7 @@ class NARM(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> NARMNetwork:
-        config = self.config
-        return NARMNetwork(
-            n_items,
-            config.max_len,
-            config.dim,
-            config.hidden_size,
-            config.embedding_dropout,
-            config.representation_dropout,
-        )
+        return NARMNetwork(n_items, self.config)
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """Attention weights over the history, and the score split into global and local parts."""
@@ -201,22 +183,9 @@ class NARM(NeuralRecommender):
             local_score = float(item_vector @ decoder[:, hidden_size:] @ local_part[0])
         shown = min(len(history), inputs.shape[1])
         tail_weights = weights[0, inputs.shape[1] - shown :].cpu().numpy().astype(np.float64)
-        evidence = position_evidence(history, tail_weights)
         summary = (
             f"NARM scores item {item} at {global_score + local_score:.3f}: {global_score:.3f} "
             f"from the global encoder (the GRU's last state) and {local_score:.3f} from the "
             "attentive local encoder"
         )
-        if evidence:
-            top = evidence[0]
-            summary += (
-                f", which attends most to item {top['item']} (position {top['position']}, "
-                f"weight {top['weight']:.2f})"
-            )
-        return Explanation(
-            model=self.name,
-            item=int(item),
-            summary=summary + ".",
-            kind=ExplanationKind.ATTENTION,
-            evidence=evidence,
-        )
+        return attention_explanation(self.name, item, history, tail_weights, summary, ", which")

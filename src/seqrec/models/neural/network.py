@@ -1,4 +1,4 @@
-"""The interface every neural network implements, and the adapter that makes it a Recommender.
+"""The interface every neural network implements.
 
 One trainer (:mod:`seqrec.models.neural.trainer`) fits every era-2 network. A network is a
 :class:`SequenceNetwork`: an ``nn.Module`` that turns a left-padded batch of item ids into one
@@ -6,15 +6,29 @@ hidden vector per position and owns a table of output item embeddings. Scores ar
 of the two (plus an optional per-item bias), so every loss and every evaluation is written once,
 in the trainer, not once per model.
 
+The neural package, bottom to top (each module imports only those above it)::
+
+    network.py      this module: Objective, TrainingBatch, SequenceNetwork, mask_token
+    config.py       NeuralConfig, the settings every neural model shares (Literal choices)
+    batching.py     inputs and training windows: history_inputs, TrainingWindows, make_batch
+    losses.py       the loss functions, the negative sampler and LossFunction (config.loss)
+    checkpoint.py   per-epoch checkpoints and resume
+    trainer.py      the training loop, scoring and validation through the evaluation protocol
+    explanations.py evidence rows from per-position weights; the one attention explainer
+    recommender.py  NeuralRecommender: a Recommender backed by a network and the trainer
+    blocks.py       transformer pieces; then one file per network (sasrec.py, gru4rec.py, ...)
+
 Writing a new network means:
 
 1. subclass :class:`SequenceNetwork`, set ``objective`` and implement ``encode`` and
    ``item_embeddings`` (optionally ``item_bias``, ``extra_loss``, ``on_fit_start``); set
-   ``variable_length = True`` when leading padding columns may be dropped (much faster);
-2. subclass :class:`NeuralConfig` (a dataclass) with the network's own hyper-parameters;
-3. subclass :class:`NeuralRecommender`, set ``name``/``Config`` and implement
-   ``build_network(n_items)`` (and ``explain``; :func:`position_evidence` turns per-position
-   weights into evidence rows).
+   ``variable_length = True`` when leading padding columns may be dropped (much faster); the
+   constructor takes ``(n_items, config)``;
+2. subclass :class:`~seqrec.models.neural.config.NeuralConfig` (a dataclass) with the network's
+   own hyper-parameters;
+3. subclass :class:`~seqrec.models.neural.recommender.NeuralRecommender` parametrised with that
+   config, set ``name``/``Config`` and implement ``build_network(n_items)`` (and ``explain``;
+   :mod:`~seqrec.models.neural.explanations` turns per-position weights into evidence rows).
 
 Conventions shared with the trainer
 -----------------------------------
@@ -25,7 +39,7 @@ Conventions shared with the trainer
   follows position ``t`` is predicted (or, for ``Objective.MASKED``, the item hidden behind the
   mask at ``t``). Scoring a history always reads ``hidden[:, -1]``.
 
-Objectives (how the trainer builds targets from a training window; see ``trainer.py``):
+Objectives (how the trainer builds targets from a training window; see ``batching.py``):
 
 * ``Objective.CAUSAL``: all positions. A window of ``max_len + 1`` items gives inputs
   ``window[:-1]`` and targets ``window[1:]``; every non-padding position is a training example,
@@ -42,23 +56,15 @@ Objectives (how the trainer builds targets from a training window; see ``trainer
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrec.data.splits import EvalSet
 from seqrec.data.types import SequenceData
-from seqrec.models.base import NEG_INF, Recommender, help_field
-
-if TYPE_CHECKING:
-    from seqrec.models.neural.trainer import EpochRecord, TrainingResult
 
 
 class Objective(str, Enum):
@@ -93,8 +99,8 @@ class SequenceNetwork(nn.Module, ABC):
     """Base class of the networks the trainer fits.
 
     Subclasses set ``objective`` and implement :meth:`encode` and :meth:`item_embeddings`.
-    The constructor of a subclass takes whatever it needs (``n_items``, ``max_len``, its
-    config); the trainer only calls the methods below.
+    The constructor of a subclass takes ``(n_items, config)``, its config object, and passes
+    ``n_items`` and ``config.max_len`` here; the trainer only calls the methods below.
     """
 
     objective: ClassVar[Objective] = Objective.CAUSAL
@@ -155,146 +161,3 @@ class SequenceNetwork(nn.Module, ABC):
             scores = torch.einsum("nd,nkd->nk", hidden, chosen)  # [N, K]
         bias = self.item_bias()
         return scores if bias is None else scores + bias[item_ids]
-
-
-LOSSES = ("softmax", "bce", "sampled_softmax", "gbce", "bpr_max")
-"""Loss names the trainer understands (``losses.py`` documents each)."""
-
-
-@dataclass
-class NeuralConfig:
-    """Training settings shared by every neural model; model configs subclass this."""
-
-    max_len: int = help_field(50, "Longest history the network reads (older items are cut).")
-    dim: int = help_field(64, "Embedding / hidden size D.")
-    epochs: int = help_field(200, "Maximum training epochs (early stopping usually ends sooner).")
-    batch_size: int = help_field(128, "Training windows per mini-batch.")
-    lr: float = help_field(1e-3, "Adam learning rate.")
-    weight_decay: float = help_field(0.0, "AdamW decoupled weight decay.")
-    loss: str = help_field(
-        "softmax", "Loss: softmax | bce | sampled_softmax | gbce | bpr_max (see neural/losses.py)."
-    )
-    n_negatives: int = help_field(256, "Sampled negatives per batch for the sampled losses.")
-    negatives_per_position: bool = help_field(
-        False, "Draw n_negatives for every position (SASRec's BCE: 1 each) instead of one set per batch."
-    )
-    sample_alpha: float = help_field(
-        0.0, "Negatives are drawn with probability ~ count**alpha (0 = uniform, 1 = popularity)."
-    )
-    gbce_t: float = help_field(0.75, "gBCE calibration t in [0, 1] (Petrov & Macdonald 2023).")
-    bpr_max_reg: float = help_field(1.0, "BPR-max score regularisation lambda (Hidasi & Karatzoglou 2018).")
-    bpr_max_elu: float = help_field(
-        0.0, "ELU(alpha) applied to scores inside BPR-max, as GRU4Rec's elu_param (0 = none)."
-    )
-    windows: str = help_field(
-        "sliding",
-        "Training windows: 'last' (the last max_len+1 items per user) or 'sliding' "
-        "(also every earlier non-overlapping stretch).",
-    )
-    max_batches_per_epoch: int = help_field(
-        0,
-        "Train on at most this many (randomly chosen) batches per epoch (0 = all); bounds the epoch "
-        "time of last-position models, whose examples are every prefix.",
-    )
-    patience: int = help_field(10, "Stop after this many epochs without a better validation NDCG@10.")
-    exclude_history: bool = help_field(True, "Remove history items before ranking in validation.")
-    seed: int = help_field(0, "Random seed (weights, batches, negatives, dropout).")
-    threads: int = help_field(0, "torch CPU threads (0 = leave torch's default).")
-    device: str = help_field("cpu", "torch device to train and score on ('cpu', 'cuda').")
-    eval_batch_size: int = help_field(512, "Histories per scoring batch.")
-    grad_clip: float = help_field(0.0, "Clip the gradient norm to this value (0 = no clipping).")
-    checkpoint_dir: str = help_field("", "Write a checkpoint here every epoch ('' = none).")
-    resume: bool = help_field(False, "Continue from the checkpoint in checkpoint_dir if one exists.")
-    progress: bool = help_field(True, "Show a Rich progress bar with loss and validation metric.")
-
-
-class NeuralRecommender(Recommender):
-    """A :class:`Recommender` backed by a :class:`SequenceNetwork` and the shared trainer.
-
-    Subclasses set ``name`` and ``Config`` (a :class:`NeuralConfig` subclass) and implement
-    :meth:`build_network`. After ``fit``: ``self.network`` (in eval mode, best validation
-    epoch's weights restored) and ``self.training`` (per-epoch losses, metrics and times).
-    """
-
-    name: ClassVar[str] = "neural"
-    Config: ClassVar[type] = NeuralConfig
-    era: ClassVar[int] = 2
-    sequential: ClassVar[bool] = True
-
-    def __init__(self, config: Any = None, **overrides: Any) -> None:
-        super().__init__(config, **overrides)
-        self.network: SequenceNetwork | None = None
-        self.training: TrainingResult | None = None
-
-    @abstractmethod
-    def build_network(self, n_items: int) -> SequenceNetwork:
-        """A freshly initialised network for ``n_items`` items (seeded by the trainer)."""
-
-    def _fit(
-        self,
-        train: SequenceData,
-        valid: EvalSet | None,
-        *,
-        callbacks: Sequence[Callable[[EpochRecord], None]] = (),
-    ) -> None:
-        """Train on ``train``; with ``valid``, early-stop on its NDCG@10 and keep the best epoch.
-
-        ``callbacks`` run after every epoch with its record (raising from one interrupts
-        training; the checkpoint of that epoch is already written).
-        """
-        from seqrec.models.neural.trainer import Trainer
-
-        if valid is not None and not isinstance(valid, EvalSet):
-            raise TypeError(f"{self.name}.fit: valid must be an EvalSet, got {type(valid).__name__}")
-        trainer = Trainer(self.config, lambda: self.build_network(train.n_items), callbacks=callbacks)
-        self.network, self.training = trainer.fit(train, valid)
-        self.n_items = train.n_items
-
-    def require_network(self) -> SequenceNetwork:
-        """The trained network; raises if ``fit`` has not run."""
-        self.require_fitted()
-        assert self.network is not None
-        return self.network
-
-    def explain_inputs(self, history: Sequence[int], item: int) -> tuple[SequenceNetwork, Tensor]:
-        """The trained network (in eval mode) and its input ``[1, max_len]`` for one history.
-
-        The shared first step of every network's ``explain``; checks that ``item`` is real.
-        """
-        from seqrec.models.neural.trainer import history_inputs
-
-        n_items = self.require_fitted()
-        if not 1 <= int(item) <= n_items:
-            raise ValueError(f"{self.name}.explain: item {item} is not in 1..{n_items}")
-        network = self.require_network()
-        histories = SequenceData.from_lists([list(history)], n_items)
-        inputs = history_inputs(histories, self.config.max_len, network.objective)
-        network.eval()
-        return network, inputs.to(self.config.device)
-
-    def score(self, histories: SequenceData) -> np.ndarray:
-        from seqrec.models.neural.trainer import score_histories
-
-        scores = score_histories(self.require_network(), histories, self.config)  # [B, n_items + 1]
-        scores[:, 0] = NEG_INF
-        return scores
-
-    def config_dict(self) -> dict[str, Any]:
-        """The config as a plain dict (for results files)."""
-        return dataclasses.asdict(self.config)
-
-
-def position_evidence(history: Sequence[int], tail_weights: np.ndarray) -> list[dict[str, Any]]:
-    """Evidence rows ``{"item", "position", "weight"}`` for the most recent history items.
-
-    ``tail_weights[j]`` belongs to the ``j``-th of the last ``len(tail_weights)`` history items
-    (networks read only the last ``max_len``); ``position`` is the 0-based index in the full
-    history. Rows are sorted by weight, largest first.
-    """
-    tail = list(history)[len(history) - len(tail_weights) :] if len(tail_weights) else []
-    first = len(history) - len(tail)
-    rows = [
-        {"item": int(item), "position": first + offset, "weight": float(weight)}
-        for offset, (item, weight) in enumerate(zip(tail, tail_weights))
-    ]
-    return sorted(rows, key=lambda row: -abs(row["weight"]))

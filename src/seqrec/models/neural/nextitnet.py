@@ -45,13 +45,10 @@ from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
 from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    position_evidence,
-)
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.explanations import position_evidence
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
 
 
 def causal_conv(conv: nn.Conv1d, x: Tensor) -> Tensor:
@@ -89,10 +86,9 @@ class NextItNetNetwork(SequenceNetwork):
 
     objective: ClassVar[Objective] = Objective.CAUSAL
 
-    def __init__(
-        self, n_items: int, max_len: int, dim: int, kernel_size: int, dilations: Sequence[int]
-    ) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: NextItNetConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim, kernel_size, dilations = config.dim, config.kernel_size, tuple(config.dilations)
         if kernel_size < 2 or not dilations or min(dilations) < 1:
             raise ValueError(
                 "NextItNet needs kernel_size >= 2 and positive dilations, "
@@ -143,7 +139,7 @@ class NextItNetConfig(NeuralConfig):
     )
 
 
-class NextItNet(NeuralRecommender):
+class NextItNet(NeuralRecommender[NextItNetConfig]):
     """NextItNet (Yuan et al. 2019) on the shared trainer."""
 
     name: ClassVar[str] = "nextitnet"
@@ -163,10 +159,7 @@ class NextItNet(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> NextItNetNetwork:
-        config = self.config
-        return NextItNetNetwork(
-            n_items, config.max_len, config.dim, config.kernel_size, tuple(config.dilations)
-        )
+        return NextItNetNetwork(n_items, self.config)
 
     def attributions(self, history: Sequence[int], item: int) -> tuple[float, np.ndarray]:
         """The score of ``item`` and the gradient x input attribution of each history item read."""

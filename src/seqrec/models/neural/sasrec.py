@@ -35,25 +35,18 @@ predicts the next item), averaged over heads, over the history items it reads.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
+from seqrec.data.types import PADDING
+from seqrec.models.base import ContractSettings, help_field
 from seqrec.models.neural.blocks import SASRecBlock, attention_mask
-from seqrec.models.neural.network import (
-    NeuralConfig,
-    NeuralRecommender,
-    Objective,
-    SequenceNetwork,
-    position_evidence,
-)
-from seqrec.models.neural.trainer import history_inputs
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import AttentionRecommender
 
 
 class SASRecNetwork(SequenceNetwork):
@@ -62,13 +55,14 @@ class SASRecNetwork(SequenceNetwork):
     objective: ClassVar[Objective] = Objective.CAUSAL
     variable_length: ClassVar[bool] = True
 
-    def __init__(self, n_items: int, max_len: int, dim: int, n_layers: int, n_heads: int, dropout: float) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: SASRecConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim = config.dim
         self.dim = dim
         self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=PADDING)
-        self.position_embedding = nn.Embedding(max_len, dim)
-        self.embedding_dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(SASRecBlock(dim, n_heads, dropout) for _ in range(n_layers))
+        self.position_embedding = nn.Embedding(config.max_len, dim)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(SASRecBlock(dim, config.n_heads, config.dropout) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(dim, eps=1e-8)
         self._init_weights()
 
@@ -121,10 +115,11 @@ class SASRecConfig(NeuralConfig):
     dropout: float = help_field(0.2, "Dropout on embeddings, attention and feed-forward layers.")
 
 
-class SASRec(NeuralRecommender):
+class SASRec(AttentionRecommender[SASRecConfig]):
     """SASRec (Kang & McAuley 2018) on the shared trainer."""
 
     name: ClassVar[str] = "sasrec"
+    title: ClassVar[str] = "SASRec"
     contract = ContractSettings(
         {"max_len": 8, "dim": 16, "batch_size": 16, "lr": 5e-3, "epochs": 25, "threads": 1, "progress": False},
     )
@@ -140,30 +135,4 @@ class SASRec(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> SASRecNetwork:
-        config = self.config
-        return SASRecNetwork(n_items, config.max_len, config.dim, config.n_layers, config.n_heads, config.dropout)
-
-    def attention_over_history(self, history: Sequence[int]) -> np.ndarray:
-        """Weights ``[min(len(history), max_len)]`` of the last block's final query over the history's tail."""
-        network = self.require_network()
-        assert isinstance(network, SASRecNetwork)
-        histories = SequenceData.from_lists([list(history)], self.require_fitted())
-        inputs = history_inputs(histories, self.config.max_len, network.objective).to(self.config.device)
-        network.eval()
-        with torch.no_grad():
-            _, weights = network.encode_with_attention(inputs)
-        final_query = weights[-1][0, :, -1, :].mean(dim=0)  # [L], averaged over heads
-        shown = min(len(history), inputs.shape[1])
-        return final_query[inputs.shape[1] - shown :].cpu().numpy()
-
-    def explain(self, history: Sequence[int], item: int) -> Explanation:
-        score = float(self.checked_scores(SequenceData.from_lists([list(history)], self.require_fitted()))[0, item])
-        evidence = position_evidence(history, self.attention_over_history(history))
-        summary = f"SASRec scores item {item} at {score:.3f}"
-        if evidence:
-            top = evidence[0]
-            summary += (
-                f"; predicting the next item it attends most to item {top['item']} "
-                f"(position {top['position']}, weight {top['weight']:.2f})"
-            )
-        return Explanation(model=self.name, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence)
+        return SASRecNetwork(n_items, self.config)

@@ -59,7 +59,9 @@ from torch import Tensor, nn
 
 from seqrec.data.types import PADDING
 from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
-from seqrec.models.neural.network import NeuralConfig, NeuralRecommender, Objective, SequenceNetwork
+from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
 
 
 # -- the session graph ----------------------------------------------------------------------
@@ -136,8 +138,9 @@ class SRGNNNetwork(SequenceNetwork):
 
     objective: ClassVar[Objective] = Objective.LAST
 
-    def __init__(self, n_items: int, max_len: int, dim: int, steps: int, hybrid: bool) -> None:
-        super().__init__(n_items, max_len)
+    def __init__(self, n_items: int, config: SRGNNConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        dim, steps, hybrid = config.dim, config.steps, config.hybrid
         if steps < 1:
             raise ValueError(f"SR-GNN needs at least one propagation step, got steps={steps}")
         self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=PADDING)
@@ -193,7 +196,7 @@ class SRGNNConfig(NeuralConfig):
     )
 
 
-class SRGNN(NeuralRecommender):
+class SRGNN(NeuralRecommender[SRGNNConfig]):
     """SR-GNN (Wu et al. 2019) on the shared trainer."""
 
     name: ClassVar[str] = "srgnn"
@@ -212,8 +215,7 @@ class SRGNN(NeuralRecommender):
         }
 
     def build_network(self, n_items: int) -> SRGNNNetwork:
-        config = self.config
-        return SRGNNNetwork(n_items, config.max_len, config.dim, config.steps, config.hybrid)
+        return SRGNNNetwork(n_items, self.config)
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """The session graph of the last ``max_len`` history items and each node's attention."""

@@ -1,0 +1,71 @@
+"""The training settings every neural model shares (:class:`NeuralConfig`).
+
+Model configs subclass :class:`NeuralConfig` with their own hyper-parameters. Choice fields are
+``Literal`` types, so a misspelt value is a :class:`~seqrec.models.base.ConfigError` when the
+model is built, not a surprise at ``fit``. The choices are named once (``LossName``,
+``WindowKind``) and fields read ``Literal[LossName]``, which is the same type (nested literals
+flatten) and is seen as an immutable default by linters.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+from seqrec.models.base import help_field
+
+LossName = Literal["softmax", "bce", "sampled_softmax", "gbce", "bpr_max"]
+"""Loss names the trainer understands (``losses.py`` documents each)."""
+LOSSES: tuple[LossName, ...] = typing.get_args(LossName)
+
+WindowKind = Literal["last", "sliding"]
+"""How training sequences are cut into windows (``batching.TrainingWindows``)."""
+WINDOW_KINDS: tuple[WindowKind, ...] = typing.get_args(WindowKind)
+
+
+@dataclass
+class NeuralConfig:
+    """Training settings shared by every neural model; model configs subclass this."""
+
+    max_len: int = help_field(50, "Longest history the network reads (older items are cut).")
+    dim: int = help_field(64, "Embedding / hidden size D.")
+    epochs: int = help_field(200, "Maximum training epochs (early stopping usually ends sooner).")
+    batch_size: int = help_field(128, "Training windows per mini-batch.")
+    lr: float = help_field(1e-3, "Adam learning rate.")
+    weight_decay: float = help_field(0.0, "AdamW decoupled weight decay.")
+    loss: Literal[LossName] = help_field(
+        "softmax", "Loss: softmax | bce | sampled_softmax | gbce | bpr_max (see neural/losses.py)."
+    )
+    n_negatives: int = help_field(256, "Sampled negatives per batch for the sampled losses.")
+    negatives_per_position: bool = help_field(
+        False, "Draw n_negatives for every position (SASRec's BCE: 1 each) instead of one set per batch."
+    )
+    sample_alpha: float = help_field(
+        0.0, "Negatives are drawn with probability ~ count**alpha (0 = uniform, 1 = popularity)."
+    )
+    gbce_t: float = help_field(0.75, "gBCE calibration t in [0, 1] (Petrov & Macdonald 2023).")
+    bpr_max_reg: float = help_field(1.0, "BPR-max score regularisation lambda (Hidasi & Karatzoglou 2018).")
+    bpr_max_elu: float = help_field(
+        0.0, "ELU(alpha) applied to scores inside BPR-max, as GRU4Rec's elu_param (0 = none)."
+    )
+    windows: Literal[WindowKind] = help_field(
+        "sliding",
+        "Training windows: 'last' (the last max_len+1 items per user) or 'sliding' "
+        "(also every earlier non-overlapping stretch).",
+    )
+    max_batches_per_epoch: int = help_field(
+        0,
+        "Train on at most this many (randomly chosen) batches per epoch (0 = all); bounds the epoch "
+        "time of last-position models, whose examples are every prefix.",
+    )
+    patience: int = help_field(10, "Stop after this many epochs without a better validation NDCG@10.")
+    exclude_history: bool = help_field(True, "Remove history items before ranking in validation.")
+    seed: int = help_field(0, "Random seed (weights, batches, negatives, dropout).")
+    threads: int = help_field(0, "torch CPU threads (0 = leave torch's default).")
+    device: str = help_field("cpu", "torch device to train and score on ('cpu', 'cuda').")
+    eval_batch_size: int = help_field(512, "Histories per scoring batch.")
+    grad_clip: float = help_field(0.0, "Clip the gradient norm to this value (0 = no clipping).")
+    checkpoint_dir: str = help_field("", "Write a checkpoint here every epoch ('' = none).")
+    resume: bool = help_field(False, "Continue from the checkpoint in checkpoint_dir if one exists.")
+    progress: bool = help_field(True, "Show a Rich progress bar with loss and validation metric.")
