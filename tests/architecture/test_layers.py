@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("seqrec.evaluation",),
     ("seqrec.models",),
     ("seqrec.experiment", "seqrec.tuning", "seqrec.testing"),
+    ("seqrec.serving",),
     ("seqrec.walkthrough",),
     ("seqrec.cli",),
 ]

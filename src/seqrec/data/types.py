@@ -163,6 +163,17 @@ class SequenceData:
                 out[row, : len(seq)] = seq
         return out
 
+    def fingerprint(self) -> str:
+        """A SHA-256 of the sequences (offsets, items, timestamps, catalog size): the same data gives
+        the same string, any change gives another. Checkpoints and artifacts record it so that one
+        made on other data is refused."""
+        import hashlib
+
+        digest = hashlib.sha256(f"n_items={self.n_items};".encode())
+        for array in (self.offsets, self.items, self.timestamps):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
     def item_counts(self) -> np.ndarray:
         """Interactions per item id, [n_items + 1] (index 0, padding, is 0)."""
         return np.bincount(self.items, minlength=self.n_items + 1).astype(np.int64)

@@ -336,16 +336,24 @@ class Recommender(ABC, Generic[ConfigT]):
         or ``None``. Excluded items are removed *before* the cut. Dense scorers break equal scores
         towards the smaller id.
         """
+        return self.recommend_with_scores(histories, k, exclude)[0]
+
+    def recommend_with_scores(
+        self, histories: SequenceData, k: int, exclude: Exclusion | bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`recommend` and, for dense scorers, the scores [B, k] of the recommended items
+        (``None`` for models that give ranked lists only)."""
         exclusion = Exclusion.of(exclude)
         if k < 0:
             raise ValueError(f"{self.name}.recommend: k must be >= 0, got {k}")
         n_items = self.check_histories(histories)
         if not self.capabilities.dense_scores:
             ranked = self._recommend(histories, k, exclusion)
-            return check_ranked(ranked, len(histories), k, n_items, self.name)
+            return check_ranked(ranked, len(histories), k, n_items, self.name), None
         scores = self.checked_scores(histories)
         exclusion.apply(scores, histories)
-        return top_k(scores, k)
+        top = top_k(scores, k)
+        return top, np.take_along_axis(scores, top, axis=1)
 
     def _recommend(self, histories: SequenceData, k: int, exclusion: Exclusion) -> np.ndarray:
         """Top-k-only models: ranked item ids [B, <= k] without excluded items. Override this.

@@ -14,7 +14,6 @@ to come out of the data.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from seqrec.experiment import (
     write_atomic,
 )
 from seqrec.models.base import Recommender
+from seqrec.models.titles import titled_evidence, titled_summary
 
 STORY_CATEGORIES = ("cat supplies", "baking", "fitness")
 """The running example's phases (``blog_author``'s categories); the default of :func:`category_share`."""
@@ -84,43 +84,6 @@ def category_share(items: Sequence[int], categories: np.ndarray, story: Sequence
         category = str(categories[item])
         shares[category if category in shares else "other"] += 1.0 / max(1, len(items))
     return {key: round(value, 4) for key, value in shares.items()}
-
-
-def titled_evidence(evidence: list[dict[str, Any]], dataset: Dataset) -> list[dict[str, Any]]:
-    """Add readable titles next to every item id an explanation mentions."""
-    out = []
-    for row in evidence:
-        row = dict(row)
-        for key in ("item", "consequent"):
-            if isinstance(row.get(key), (int, np.integer)) and 0 < int(row[key]) <= dataset.n_items:
-                row[f"{key}_title"] = str(dataset.titles[int(row[key])])
-        for key in ("context", "antecedent", "items"):
-            if isinstance(row.get(key), (list, tuple)):
-                row[f"{key}_titles"] = [str(dataset.titles[int(i)]) for i in row[key] if 0 < int(i) <= dataset.n_items]
-        out.append(row)
-    return out
-
-
-def titled_summary(summary: str, dataset: Dataset) -> str:
-    """The summary with item ids replaced by titles.
-
-    Models speak in ids (they know no titles); by convention their summaries write an item as
-    ``item 96`` and a context as ``item(s) [92, 95]``, ``items [92, 95]`` or ``rule [92, 95]``.
-    Other numbers (positions, counts) are left alone.
-    """
-
-    def title(match: re.Match[str]) -> str:
-        item = int(match.group(1))
-        return f"'{dataset.titles[item]}'" if 0 < item <= dataset.n_items else match.group(0)
-
-    def titles(match: re.Match[str]) -> str:
-        ids = [int(i) for i in match.group(2).split(",")]
-        if not all(0 < i <= dataset.n_items for i in ids):
-            return match.group(0)
-        return match.group(1) + "[" + " → ".join(f"'{dataset.titles[i]}'" for i in ids) + "]"
-
-    summary = re.sub(r"\bitem (\d+)", title, summary)
-    return re.sub(r"(item\(s\) |items |[Rr]ule )\[(\d+(?:, \d+)*)\]", titles, summary)
 
 
 def persona_report(
