@@ -1,8 +1,6 @@
-"""The shared trainer: determinism, early stopping, checkpoints and resume, the progress bar."""
+"""The shared trainer: determinism, early stopping, the progress bar (checkpoints: test_checkpoint.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ from seqrec.evaluation.metrics import hit_rate, ndcg
 from seqrec.models.base import ConfigError
 from seqrec.models.neural.config import NeuralConfig
 from seqrec.models.neural.sasrec import SASRec, SASRecConfig, SASRecNetwork
-from seqrec.models.neural.trainer import EpochRecord, Trainer, score_histories, validation_metrics
+from seqrec.models.neural.trainer import Trainer, score_histories, validation_metrics
 from seqrec.ranking import mask_history, pessimistic_ranks
 from seqrec.testing import cycle_world
 
@@ -44,39 +42,6 @@ def test_early_stopping_restores_the_best_epoch(split: Split) -> None:
     )
     if result.stopped_early:
         assert len(result.records) - result.best_epoch == 2
-
-
-class Interrupt(Exception):
-    pass
-
-
-def stop_after_first_epoch(record: EpochRecord) -> None:
-    if record.epoch == 1:
-        raise Interrupt
-
-
-def test_resume_after_interruption_reproduces_the_uninterrupted_run(split: Split, tmp_path: Path) -> None:
-    config = dict(TINY, epochs=3, dropout=0.3, loss="gbce", n_negatives=4)
-    uninterrupted = SASRec(config).fit(split.train, split.valid)
-
-    directory = str(tmp_path / "run")
-    with pytest.raises(Interrupt):
-        SASRec(config, checkpoint_dir=directory).fit(split.train, split.valid, callbacks=[stop_after_first_epoch])
-    assert (tmp_path / "run" / "latest").read_text() == "epoch_0001"
-    resumed = SASRec(config, checkpoint_dir=directory, resume=True).fit(split.train, split.valid)
-
-    assert uninterrupted.training is not None and resumed.training is not None
-    assert [r.metrics for r in resumed.training.records] == [r.metrics for r in uninterrupted.training.records]
-    assert [r.loss for r in resumed.training.records] == [r.loss for r in uninterrupted.training.records]
-    histories = split.test.histories
-    np.testing.assert_array_equal(resumed.score(histories), uninterrupted.score(histories))
-
-
-def test_resume_refuses_a_checkpoint_trained_differently(split: Split, tmp_path: Path) -> None:
-    directory = str(tmp_path / "run")
-    SASRec(TINY, epochs=1, checkpoint_dir=directory).fit(split.train, split.valid)
-    with pytest.raises(ValueError, match="lr"):
-        SASRec(TINY, epochs=2, lr=0.1, checkpoint_dir=directory, resume=True).fit(split.train, split.valid)
 
 
 def test_unknown_loss_is_rejected(split: Split) -> None:

@@ -8,13 +8,15 @@ catalogue and the evaluation protocol (:func:`seqrec.evaluation.protocol.evaluat
 leaderboard's own ranking code) ranks them: history items removed when ``exclude_history``, the
 target's pessimistic rank gives NDCG@10, and training stops after ``patience`` epochs without
 improvement; the best epoch's weights are restored. A checkpoint is written every epoch
-(``checkpoint.py``) and ``resume`` continues an interrupted run exactly: same weights, optimizer
-state and random streams.
+(``checkpoint.py``) with the fingerprints of the config and of the training and validation data,
+and ``resume`` continues an interrupted run exactly: same weights, optimizer state and random
+streams; a checkpoint made on other data or with another config is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -178,7 +180,8 @@ class Trainer:
         windows = TrainingWindows(train, config.max_len, network.objective, config.windows)
         loss_function = LossFunction(config, train)
 
-        progress, best_weights = self._start(network, optimizer, generator)
+        fingerprint = _fingerprint(config, train, valid) if config.checkpoint_dir else None
+        progress, best_weights = self._start(network, optimizer, generator, fingerprint)
         result = TrainingResult(
             records=[EpochRecord(**record) for record in progress.records],
             best_epoch=progress.best_epoch,
@@ -200,9 +203,9 @@ class Trainer:
                     best_weights = checkpoint.state_dict_copy(network)
                 _update(progress, result, record, config.patience if valid is not None else None)
                 bar.end_epoch(record)
-                if config.checkpoint_dir:
+                if fingerprint is not None:
                     checkpoint.save_checkpoint(
-                        config.checkpoint_dir, network, best_weights, optimizer, generator, progress, _fingerprint(config)
+                        config.checkpoint_dir, network, best_weights, optimizer, generator, progress, fingerprint
                     )
                 for callback in self.callbacks:
                     callback(record)
@@ -213,15 +216,17 @@ class Trainer:
         return network, result
 
     def _start(
-        self, network: SequenceNetwork, optimizer: torch.optim.Optimizer, generator: torch.Generator
+        self,
+        network: SequenceNetwork,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        fingerprint: checkpoint.RunFingerprint | None,
     ) -> tuple[checkpoint.TrainingProgress, dict[str, Tensor] | None]:
         config = self.config
-        if config.resume and not config.checkpoint_dir:
+        if config.resume and fingerprint is None:
             raise ValueError("resume=True needs a checkpoint_dir")
-        if config.resume and checkpoint.has_checkpoint(config.checkpoint_dir):
-            return checkpoint.load_checkpoint(
-                config.checkpoint_dir, network, optimizer, generator, _fingerprint(config)
-            )
+        if config.resume and fingerprint is not None and checkpoint.has_checkpoint(config.checkpoint_dir):
+            return checkpoint.load_checkpoint(config.checkpoint_dir, network, optimizer, generator, fingerprint)
         return checkpoint.TrainingProgress(), None
 
     def _train_epoch(
@@ -303,8 +308,14 @@ def _update(
         progress.finished = True
 
 
-def _fingerprint(config: NeuralConfig) -> dict[str, object]:
-    return dataclasses.asdict(config)
+def _fingerprint(config: NeuralConfig, train: SequenceData, valid: EvalSet | None) -> checkpoint.RunFingerprint:
+    """What a checkpoint of this run records and a resumed run must match: config and data."""
+    data = {"training data": train.fingerprint(), "validation data": None}
+    if valid is not None:
+        digest = hashlib.sha256(valid.histories.fingerprint().encode())
+        digest.update(np.ascontiguousarray(valid.targets, dtype=np.int64).tobytes())
+        data["validation data"] = digest.hexdigest()
+    return checkpoint.RunFingerprint(dataclasses.asdict(config), data)
 
 
 def _to_device(batch: TrainingBatch, device: str) -> TrainingBatch:
