@@ -26,7 +26,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -198,8 +201,9 @@ def _strings(values: Sequence[str]) -> np.ndarray:
 # =============================================================================================
 # Cache
 # =============================================================================================
-CACHE_FORMAT = 1
-"""Bumped whenever the stored layout or the cleaning rules change, so old entries are ignored."""
+CACHE_FORMAT = 2
+"""Bumped whenever the stored layout or the cleaning rules change, so old entries are ignored.
+2: numeric timestamps of tables and atomic files are read in a unit told by their magnitude."""
 _CONTENT_HASH_LIMIT = 8 * 2**20  # files up to 8 MiB are keyed by content, larger by size + mtime
 _FILES = ("users.parquet", "items.parquet", "interactions.parquet")
 
@@ -271,6 +275,8 @@ def load_cached(
       reported, deleted and rebuilt, never trusted.
     * If ``build_fn`` raises, nothing is written. If the cache cannot be written (read-only
       disk) the built dataset is returned anyway, with a report.
+    * A write first removes the staging folders that writers killed mid-write (``kill -9``,
+      a power cut) left behind; see :func:`remove_stale_staging` for which ones.
     * Hit and miss return the same thing: what the entry holds. ``extras`` keeps
       ``item_texts`` and JSON-serialisable values; other extras are dropped.
     """
@@ -285,6 +291,9 @@ def load_cached(
             shutil.rmtree(entry, ignore_errors=True)
     dataset = build_fn()
     try:
+        removed = remove_stale_staging(root)
+        if removed:
+            say(f"removed {len(removed)} staging folder(s) left by interrupted cache writes")
         _write_entry_atomically(dataset, entry)
     except OSError as error:
         say(f"could not write the cache entry {entry} ({error}); continuing without the cache")
@@ -296,9 +305,71 @@ def load_cached(
         return dataset
 
 
+STALE_STAGING_SECONDS = 3600
+"""Age after which a staging folder whose writer cannot be checked (another host's, or one named
+before names carried the host) counts as abandoned: no cache write takes an hour."""
+_STAGING_NAME = re.compile(
+    r"^\.(?P<key>[0-9a-f]+)\.tmp-(?:(?P<host>.+)-)?(?P<pid>\d+)-(?P<tag>[0-9a-f]{8})$"
+)
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _staging_name(entry: Path) -> str:
+    """``.<key>.tmp-<host>-<pid>-<random>``: who is writing it, so a later run can tell whether
+    the writer is still alive."""
+    return f".{entry.name}.tmp-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_stale_staging(root: Path, now: float | None = None) -> list[Path]:
+    """Remove the staging folders under ``root`` that no live writer owns; return them.
+
+    A staging folder (:func:`_staging_name`) is removed when it was made on this host by a
+    process that is no longer running, or - when its writer cannot be checked (another host's
+    folder in a shared cache, an old-style name without the host, a system without a way to
+    probe a PID) - when it is older than :data:`STALE_STAGING_SECONDS`. A folder of a running
+    process on this host is never removed, however old (if its PID was reused, it goes once
+    that process ends). Finished entries and other files are never touched.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        children = list(root.iterdir())
+    except OSError:  # no cache yet, or not readable
+        return []
+    for path in children:
+        match = _STAGING_NAME.match(path.name)
+        if match is None or not path.is_dir() or path.is_symlink():
+            continue
+        running = _pid_running(int(match["pid"])) if match["host"] == _host() else None
+        try:
+            old = now - path.stat().st_mtime > STALE_STAGING_SECONDS
+        except OSError:
+            continue
+        if running is False or (running is None and old):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_running(pid: int) -> bool | None:
+    """Whether a process ``pid`` runs on this host; ``None`` where that cannot be probed."""
+    if os.name != "posix":  # on Windows, signal 0 is CTRL_C_EVENT: no probing there
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
 def _write_entry_atomically(dataset: Dataset, entry: Path) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = entry.parent / f".{entry.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = entry.parent / _staging_name(entry)
     try:
         staging.mkdir()
         write_entry(dataset, staging)

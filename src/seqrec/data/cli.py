@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from seqrec.data.datasets import dataset_info, export_dataset, load_dataset
 from seqrec.data.errors import DataError, FetchError
 from seqrec.data.fetch import fetch
+from seqrec.data.types import Dataset
 
 
 class UserErrors(TyperGroup):
@@ -61,6 +62,24 @@ CacheDirOption = Annotated[
     Path | None,
     typer.Option("--cache-dir", help="Cache folder (default: $SEQREC_CACHE or ~/.cache/seqrec)."),
 ]
+TimeUnitOption = Annotated[
+    str,
+    typer.Option(
+        "--time-unit",
+        help="Unit of numeric timestamps: s, ms, us, ns, or auto (the format's own unit; for "
+        "tables and atomic files, by the median |timestamp|: < 1e11 s, < 1e14 ms, < 1e17 us, "
+        "else ns).",
+    ),
+]
+AllowAnyTimeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-any-time", help="Keep times before 1970-01-01 or more than a day in the future."
+    ),
+]
+EncodingOption = Annotated[
+    str, typer.Option("--encoding", help="Text encoding of CSV/TSV tables and atomic files.")
+]
 
 _INFO_ROWS = (
     ("users", "users"),
@@ -93,10 +112,29 @@ def fetch_command(name: NameArgument = "ml-100k", cache_dir: CacheDirOption = No
     typer.echo(str(folder))
 
 
+def _load(
+    name: str, cache_dir: Path | None, time_unit: str, allow_any_time: bool, encoding: str
+) -> Dataset:
+    return load_dataset(
+        name,
+        cache_dir,
+        report=_note,
+        time_unit=time_unit,
+        allow_any_time=allow_any_time,
+        encoding=encoding,
+    )
+
+
 @data_app.command("info")
-def info_command(name: NameArgument, cache_dir: CacheDirOption = None) -> None:
+def info_command(
+    name: NameArgument,
+    cache_dir: CacheDirOption = None,
+    time_unit: TimeUnitOption = "auto",
+    allow_any_time: AllowAnyTimeOption = False,
+    encoding: EncodingOption = "utf-8",
+) -> None:
     """Print a dataset's size, density, sequence lengths and time span."""
-    info = dataset_info(load_dataset(name, cache_dir, report=_note))
+    info = dataset_info(_load(name, cache_dir, time_unit, allow_any_time, encoding))
     table = Table(title=f"dataset {info['name']}")
     table.add_column("statistic")
     table.add_column("value", justify="right")
@@ -113,9 +151,13 @@ def export_command(
         Path, typer.Option("--out", help="Folder for interactions.csv and catalog.csv.")
     ],
     cache_dir: CacheDirOption = None,
+    time_unit: TimeUnitOption = "auto",
+    allow_any_time: AllowAnyTimeOption = False,
+    encoding: EncodingOption = "utf-8",
 ) -> None:
     """Write the cleaned dataset as interactions.csv and catalog.csv (original ids)."""
-    interactions, catalog = export_dataset(load_dataset(name, cache_dir, report=_note), out)
+    dataset = _load(name, cache_dir, time_unit, allow_any_time, encoding)
+    interactions, catalog = export_dataset(dataset, out)
     typer.echo(f"wrote {interactions} and {catalog}")
 
 

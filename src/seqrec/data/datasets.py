@@ -13,6 +13,14 @@
 Loaded data is cleaned (:mod:`seqrec.data.cleaning`) and cached; a second load of unchanged
 files with the same options reads the cache.
 
+How files are read (:class:`ReadOptions`, the keyword arguments of ``load_dataset``):
+``time_unit`` (``auto``: the format's own unit - seconds for MovieLens and Amazon 2014/2018,
+milliseconds for Amazon 2023 - and, for tables and atomic files, the unit told by the median
+absolute timestamp: below 1e11 seconds, below 1e14 ms, below 1e17 us, else ns; or ``s``,
+``ms``, ``us``, ``ns`` to force one), ``allow_any_time`` (keep times before 1970-01-01 or more
+than a day in the future, which are otherwise an error naming the row) and ``encoding`` (of
+CSV/TSV tables and atomic files; UTF-8 by default, a byte-order mark dropped).
+
 Default cleaning: MovieLens and Amazon get the 5-core filter that SASRec (Kang & McAuley 2018,
 Sec. IV-A: "we discard users and items with fewer than 5 related actions") and BERT4Rec use,
 and ``exclude_history=True`` (a film is rarely re-watched; a product rarely re-reviewed). Other
@@ -25,6 +33,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +46,7 @@ from seqrec.data.errors import DataError
 from seqrec.data.fetch import SOURCES, default_cache_dir, fetch
 from seqrec.data.loaders import (
     LoadResult,
+    check_readable,
     detect_movielens,
     guess_columns,
     load_amazon,
@@ -45,6 +55,7 @@ from seqrec.data.loaders import (
     load_movielens,
     load_table,
 )
+from seqrec.data.loaders.common import _checked_encoding, _checked_time_unit, _is_utf8
 from seqrec.data.types import Dataset
 
 Reporter = Callable[[str], None]
@@ -61,29 +72,60 @@ _JSON_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 _TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read (see the module docstring); part of the cache key."""
+
+    time_unit: str = "auto"
+    allow_any_time: bool = False
+    encoding: str = "utf-8"
+
+    def __post_init__(self) -> None:
+        _checked_time_unit(self.time_unit)
+        _checked_encoding(self.encoding)
+
+    def times(self) -> dict[str, Any]:
+        return {"time_unit": self.time_unit, "allow_any_time": self.allow_any_time}
+
+    def tables(self) -> dict[str, Any]:
+        return {**self.times(), "encoding": self.encoding}
+
+
 def load_dataset(
     name_or_path: str | Path,
     cache_dir: str | Path | None = None,
     options: CleanOptions | None = None,
     report: Reporter | None = None,
+    *,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+    encoding: str = "utf-8",
 ) -> Dataset:
     """Load, clean and cache a dataset by name or path (see the module docstring)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    read = ReadOptions(time_unit, allow_any_time, encoding)
     text = str(name_or_path)
     if isinstance(name_or_path, str) and (text == "shop" or text.startswith("shop:")):
         if options is not None:
             raise ValueError("cleaning options do not apply to the synthetic shop world")
+        if read != ReadOptions():
+            raise ValueError("time_unit, allow_any_time and encoding do not apply to the shop")
         return _shop(text.partition(":")[2] or "default")
     if isinstance(name_or_path, str) and text in SOURCES:
         folder = fetch(text, cache, report)  # reuses an existing copy
         return _load_path(
-            folder, cache, options, report, name=text, default_options=MOVIELENS_OPTIONS
+            folder, cache, options, read, report, name=text, default_options=MOVIELENS_OPTIONS
         )
     path = Path(name_or_path).expanduser()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         known = ", ".join([*SOURCES, "shop", "shop:SIZE"])
-        raise DataError(path, f"no such file or directory, and not a known dataset name ({known})")
-    return _load_path(path, cache, options, report, name=path.name.split(".")[0])
+        raise DataError(
+            path,
+            f"no such file or directory, and not a known dataset name ({known}); "
+            f"looked for {path}",
+        )
+    check_readable(path, expect="any")  # a symbolic link loop, a broken link, no permission
+    return _load_path(path, cache, options, read, report, name=path.name.split(".")[0])
 
 
 def _shop(size: str) -> Dataset:
@@ -96,20 +138,27 @@ def _load_path(
     path: Path,
     cache: Path,
     options: CleanOptions | None,
+    read: ReadOptions,
     report: Reporter | None,
     name: str,
     default_options: CleanOptions | None = None,
 ) -> Dataset:
-    kind, loader, inputs = _detect(path)
+    kind, loader, inputs = _detect(path, read)
     chosen = options or default_options or _DEFAULT_OPTIONS[kind]
+    if kind in _OWN_ENCODINGS and not _is_utf8(read.encoding):
+        raise ValueError(f"encoding applies to tables and atomic files; {_OWN_ENCODINGS[kind]}")
 
     def build() -> Dataset:
         log, catalog = loader()
         return clean(log, catalog, chosen, name=name)
 
-    return load_cached([kind, name, *inputs, chosen], build, cache, report)
+    return load_cached([kind, name, *inputs, chosen, read], build, cache, report)
 
 
+_OWN_ENCODINGS = {
+    "movielens": "MovieLens files are read in the encoding of their release (UTF-8 or Latin-1)",
+    "amazon": "Amazon review dumps are UTF-8",
+}
 _DEFAULT_OPTIONS = {
     "movielens": MOVIELENS_OPTIONS,
     "amazon": AMAZON_OPTIONS,
@@ -118,19 +167,22 @@ _DEFAULT_OPTIONS = {
 }
 
 
-def _detect(path: Path) -> tuple[str, Callable[[], LoadResult], list[Path]]:
+def _detect(
+    path: Path, read: ReadOptions
+) -> tuple[str, Callable[[], LoadResult], list[Path]]:
     """(kind, a loader to call, the input paths that key the cache) for a file or folder."""
     if path.is_dir():
-        return _detect_folder(path)
+        return _detect_folder(path, read)
     lowered = path.name.lower()
     if lowered.endswith(".inter"):
-        return "atomic", lambda: load_atomic(path), [path, path.with_suffix(".item")]
+        inputs = [path, path.with_suffix(".item")]
+        return "atomic", lambda: load_atomic(path, **read.tables()), inputs
     if lowered.endswith(_JSON_SUFFIXES):
         meta = _amazon_meta_for(path)
         inputs = [path] if meta is None else [path, meta]
-        return "amazon", lambda: load_amazon(path, meta), inputs
+        return "amazon", lambda: load_amazon(path, meta, **read.times()), inputs
     if lowered.endswith(_TABLE_SUFFIXES):
-        return "table", lambda: load_table(path, guess_columns(path)), [path]
+        return "table", lambda: _load_guessed(path, read), [path]
     raise DataError(
         path,
         "unknown format; expected a MovieLens folder, a .inter file, Amazon JSON lines "
@@ -138,23 +190,32 @@ def _detect(path: Path) -> tuple[str, Callable[[], LoadResult], list[Path]]:
     )
 
 
-def _detect_folder(folder: Path) -> tuple[str, Callable[[], LoadResult], list[Path]]:
+def _detect_folder(
+    folder: Path, read: ReadOptions
+) -> tuple[str, Callable[[], LoadResult], list[Path]]:
     if detect_movielens(folder) is not None:
-        return "movielens", lambda: load_movielens(folder), [folder]
+        return "movielens", lambda: load_movielens(folder, **read.times()), [folder]
     if len(list(folder.glob("*.inter"))) == 1:
-        return "atomic", lambda: load_atomic(folder), [folder]
+        return "atomic", lambda: load_atomic(folder, **read.tables()), [folder]
     interactions = folder / "interactions.csv"
     if interactions.is_file():
-        return "table", lambda: _load_exported(folder), [interactions, folder / "catalog.csv"]
+        inputs = [interactions, folder / "catalog.csv"]
+        return "table", lambda: _load_exported(folder, read), inputs
     raise DataError(
         folder,
         "no dataset files found (expected MovieLens files, one .inter file, or interactions.csv)",
     )
 
 
-def _load_exported(folder: Path) -> LoadResult:
+def _load_guessed(path: Path, read: ReadOptions) -> LoadResult:
+    """A table whose columns are recognised by name (:func:`guess_columns`)."""
+    columns = guess_columns(path, encoding=read.encoding)
+    return load_table(path, columns, **read.tables())
+
+
+def _load_exported(folder: Path, read: ReadOptions) -> LoadResult:
     """A folder as :func:`export_dataset` writes it: interactions.csv and maybe catalog.csv."""
-    log, _ = load_table(folder / "interactions.csv", guess_columns(folder / "interactions.csv"))
+    log, _ = _load_guessed(folder / "interactions.csv", read)
     catalog_file = folder / "catalog.csv"
     return log, (load_catalog_table(catalog_file) if catalog_file.exists() else None)
 

@@ -11,6 +11,9 @@ Two splits, both reported (docs/architecture.md, evaluation rules):
   first interaction at or after ``test_cut``; validation targets are each user's first
   interaction in ``[valid_cut, test_cut)``; training data is everything before ``valid_cut``.
 
+Both raise (a ValueError; a DataError naming ``source`` when given) when no user can be
+evaluated, rather than return an empty test set that would score every model 0.
+
 In both, ``fit`` only ever receives ``Split.train``; evaluation histories may contain more
 (the validation item in a LOO test history, the ``[valid_cut, test_cut)`` window in a temporal
 one) because a deployed model sees a user's latest actions at request time without retraining.
@@ -20,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
+from seqrec.data.errors import DataError
 from seqrec.data.types import SequenceData
 
 
@@ -52,14 +57,29 @@ class Split:
     description: str = ""
 
 
-def leave_one_out(sequences: SequenceData, min_length: int = 3) -> Split:
+def _nobody_to_evaluate(source: str | None, reason: str) -> ValueError:
+    message = f"no user can be evaluated: {reason}"
+    return ValueError(message) if source is None else DataError(source, message)
+
+
+def leave_one_out(
+    sequences: SequenceData, min_length: int = 3, *, source: str | None = None
+) -> Split:
     """Last item = test, second-to-last = validation, the rest = training.
 
-    Users shorter than ``min_length`` (at least 3) stay in training and are not evaluated.
+    Users shorter than ``min_length`` (at least 3) stay in training and are not evaluated;
+    when that is every user, a ValueError says so.
     """
     min_length = max(3, min_length)
     lengths = sequences.lengths
     evaluated = np.flatnonzero(lengths >= min_length)
+    if len(evaluated) == 0:
+        longest = int(lengths.max()) if len(lengths) else 0
+        raise _nobody_to_evaluate(
+            source,
+            f"leave-one-out needs users with at least {min_length} interactions and the "
+            f"longest of the {len(lengths)} users has {longest}",
+        )
     train_keep = np.where(lengths >= min_length, lengths - 2, lengths)
     train = sequences.truncate(train_keep)
 
@@ -83,16 +103,21 @@ def temporal(
     valid_fraction: float = 0.1,
     test_cut: int | None = None,
     valid_cut: int | None = None,
+    *,
+    source: str | None = None,
 ) -> Split:
     """Global temporal split at two cut-off times.
 
     By default the cuts are the timestamps below which ``1 - test_fraction`` and
     ``1 - test_fraction - valid_fraction`` of all interactions lie. Interactions exactly at a
-    cut belong to the later side.
+    cut belong to the later side. No user with history before the test cut and an interaction
+    at or after it (an empty test set) is a ValueError.
     """
     if not 0 < test_fraction < 1 or not 0 <= valid_fraction < 1 or test_fraction + valid_fraction >= 1:
         raise ValueError("need 0 < test_fraction, 0 <= valid_fraction, test_fraction + valid_fraction < 1")
     times = sequences.timestamps
+    if len(times) == 0:
+        raise _nobody_to_evaluate(source, "the dataset has no interactions")
     if test_cut is None:
         test_cut = int(np.quantile(times, 1 - test_fraction, method="higher"))
     if valid_cut is None:
@@ -105,6 +130,12 @@ def temporal(
     train = sequences.truncate(before_valid)
     valid = _first_after(sequences, before_valid, before_test)
     test = _first_after(sequences, before_test, sequences.lengths)
+    if len(test) == 0:
+        raise _nobody_to_evaluate(
+            source,
+            f"the temporal split's test cut-off is {_moment(test_cut)} and no user has an "
+            "interaction both before it and at or after it",
+        )
     return Split(
         name="temporal",
         train=train,
@@ -115,6 +146,13 @@ def temporal(
             f"{len(valid)} validation users, {len(test)} test users"
         ),
     )
+
+
+def _moment(seconds: int) -> str:
+    try:
+        return f"{seconds} ({datetime.fromtimestamp(seconds, tz=UTC).isoformat(sep=' ')})"
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 def _count_before(sequences: SequenceData, cut: int) -> np.ndarray:
@@ -131,10 +169,11 @@ def _first_after(sequences: SequenceData, history_len: np.ndarray, window_end: n
     return EvalSet(histories, sequences.items[target_pos].copy(), sequences.timestamps[target_pos].copy())
 
 
-SPLITS: dict[str, Callable[[SequenceData], Split]] = {"loo": leave_one_out, "temporal": temporal}
+SPLITS: dict[str, Callable[..., Split]] = {"loo": leave_one_out, "temporal": temporal}
 
 
-def make_split(name: str, sequences: SequenceData) -> Split:
+def make_split(name: str, sequences: SequenceData, source: str | None = None) -> Split:
+    """The split called ``name``; ``source`` (e.g. the dataset's name) prefixes its errors."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; choose from {', '.join(SPLITS)}")
-    return SPLITS[name](sequences)
+    return SPLITS[name](sequences, source=source)

@@ -18,6 +18,10 @@ Sources:
   optionally gzipped) plus an optional metadata file.
 
 Bad input raises :class:`~seqrec.data.errors.DataError` naming the file, the line and the field.
+Numeric timestamps are in the format's own unit or, for tables and atomic files, a unit told by
+their magnitude (:data:`TIME_UNIT_RULE`; ``time_unit`` forces one); a time before 1970 or more
+than a day in the future is an error unless ``allow_any_time``. A UTF-8 byte-order mark is
+dropped; text that is not UTF-8 (or the ``encoding`` given) is an error at its line.
 Parsing is done by Polars where files can be large (ratings); the small metadata files of
 MovieLens and the JSON-lines dumps are read line by line so each record keeps its line number.
 
@@ -31,7 +35,13 @@ from __future__ import annotations
 from seqrec.data.errors import DataError
 from seqrec.data.loaders.amazon import load_amazon
 from seqrec.data.loaders.atomic import load_atomic
-from seqrec.data.loaders.common import LoadResult
+from seqrec.data.loaders.common import (
+    TIME_UNIT_RULE,
+    TIME_UNITS,
+    LoadResult,
+    check_readable,
+    detect_time_unit,
+)
 from seqrec.data.loaders.movielens import ML100K_GENRES, detect_movielens, load_movielens
 from seqrec.data.loaders.table import (
     CATALOG_ROLES,
@@ -39,6 +49,7 @@ from seqrec.data.loaders.table import (
     guess_columns,
     load_catalog_table,
     load_table,
+    load_timed_values,
 )
 from seqrec.data.types import Catalog, InteractionLog
 
@@ -46,15 +57,20 @@ __all__ = [
     "CATALOG_ROLES",
     "LOG_ROLES",
     "ML100K_GENRES",
+    "TIME_UNITS",
+    "TIME_UNIT_RULE",
     "Catalog",
     "DataError",
     "InteractionLog",
     "LoadResult",
+    "check_readable",
     "detect_movielens",
+    "detect_time_unit",
     "guess_columns",
     "load_amazon",
     "load_atomic",
     "load_catalog_table",
     "load_movielens",
     "load_table",
+    "load_timed_values",
 ]

@@ -43,7 +43,13 @@ _AMAZON_2023 = _AmazonSchema("2023", "user_id", "parent_asin", "rating", "timest
 _AMAZON_2023_ASIN = _AmazonSchema("2023", "user_id", "asin", "rating", "timestamp", "ms")
 
 
-def load_amazon(reviews_path: str | Path, meta_path: str | Path | None = None) -> LoadResult:
+def load_amazon(
+    reviews_path: str | Path,
+    meta_path: str | Path | None = None,
+    *,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+) -> LoadResult:
     """Load Amazon reviews (JSON lines, ``.gz`` allowed) and, optionally, item metadata.
 
     The release is told by the first record's keys: 2014 and 2018 use ``reviewerID``, ``asin``,
@@ -51,6 +57,8 @@ def load_amazon(reviews_path: str | Path, meta_path: str | Path | None = None) -
     ``asin`` when absent), ``rating`` and ``timestamp`` in **milliseconds**. The metadata file
     gives ``title`` and a category (``main_category``, ``main_cat``, the first of
     ``categories`` or ``category``); 2014 metadata, written as Python literals, is read too.
+    ``time_unit`` other than ``auto`` overrides the release's unit; a time before 1970 or in the
+    future is an error unless ``allow_any_time``. A UTF-8 byte-order mark is dropped.
     """
     reviews_path = Path(reviews_path)
     schema: _AmazonSchema | None = None
@@ -83,7 +91,13 @@ def load_amazon(reviews_path: str | Path, meta_path: str | Path | None = None) -
     )
     raw = _RawTable(reviews_path, frame.with_columns(pl.col(_LINE).cast(pl.Int64)))
     log = _build_log(
-        raw, schema.user, schema.item, schema.time, schema.rating, unit=schema.time_unit
+        raw,
+        schema.user,
+        schema.item,
+        schema.time,
+        schema.rating,
+        unit=schema.time_unit if time_unit == "auto" else time_unit,
+        allow_any_time=allow_any_time,
     )
     catalog = None
     if meta_path is not None:
@@ -153,7 +167,7 @@ def _json_records(path: Path, python_literals: bool) -> Iterator[tuple[int, dict
     line = 0
     try:
         for line, raw_line in enumerate(_binary_lines(path), start=1):
-            text = raw_line.decode("utf-8")
+            text = raw_line.decode("utf-8-sig" if line == 1 else "utf-8")
             if text.strip():
                 yield line, _decode_record(path, line, text, python_literals)
     except _CutStream as error:
@@ -161,7 +175,12 @@ def _json_records(path: Path, python_literals: bool) -> Iterator[tuple[int, dict
     except zlib.error as error:
         raise DataError(path, f"the gzip stream is damaged ({error})", row=line + 1) from None
     except UnicodeDecodeError as error:
-        raise DataError(path, f"not valid UTF-8 text ({error.reason})", row=line) from None
+        raise DataError(
+            path,
+            f"not valid UTF-8 text (byte 0x{error.object[error.start : error.start + 1].hex()} "
+            f"at column {error.start + 1}: {error.reason}); Amazon review dumps are UTF-8",
+            row=line,
+        ) from None
 
 
 class _CutStream(Exception):

@@ -10,19 +10,29 @@ from seqrec.data.loaders.common import (
     LoadResult,
     _build_log,
     _catalog,
+    _check_unique_names,
     _movie_text,
     _parse_ids,
     _RawTable,
     _read_delimited,
     _require,
+    check_readable,
 )
 from seqrec.data.types import Catalog
 
 _ATOMIC_USER_FIELDS = ("user_id", "session_id")
 _ATOMIC_CATEGORY_FIELDS = ("class", "categories", "category", "genre", "genres")
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+"""The field types a RecBole atomic header may give (``name:type``)."""
 
 
-def load_atomic(path: str | Path) -> LoadResult:
+def load_atomic(
+    path: str | Path,
+    *,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+    encoding: str = "utf-8",
+) -> LoadResult:
     """Load RecBole atomic files: a ``.inter`` file (or a directory with exactly one) and the
     ``.item`` file beside it, if any.
 
@@ -31,17 +41,22 @@ def load_atomic(path: str | Path) -> LoadResult:
     is the weight when present. In ``.item`` the title is the first field whose name contains
     ``title`` (with `` (year)`` appended when a ``release_year`` field exists, as GroupLens
     titles have it) and the category the first token of ``class``/``categories``/``genre``.
+    Each type must be one of RecBole's four (:data:`ATOMIC_TYPES`); a field named twice is an
+    error. ``time_unit``, ``allow_any_time`` and ``encoding`` are as in
+    :func:`~seqrec.data.loaders.table.load_table` (RecBole timestamps are usually seconds).
     """
     inter = _find_inter_file(Path(path))
-    raw = _atomic_table(inter)
+    raw = _atomic_table(inter, encoding)
     fields = [c for c in raw.frame.columns if c != _LINE]
     user = next((f for f in _ATOMIC_USER_FIELDS if f in fields), None)
     if user is None:
         raise DataError(inter, f"no such column (columns: {', '.join(fields)})", field="user_id")
     weight = "rating" if "rating" in fields else None
-    log = _build_log(raw, user, "item_id", "timestamp", weight)
+    log = _build_log(
+        raw, user, "item_id", "timestamp", weight, unit=time_unit, allow_any_time=allow_any_time
+    )
     item_file = inter.with_suffix(".item")
-    return log, (_atomic_catalog(item_file) if item_file.exists() else None)
+    return log, (_atomic_catalog(item_file, encoding) if item_file.exists() else None)
 
 
 def _find_inter_file(path: Path) -> Path:
@@ -49,8 +64,7 @@ def _find_inter_file(path: Path) -> Path:
         if path.suffix != ".inter":
             raise DataError(path, "not a RecBole atomic file (expected a .inter file)")
         return path
-    if not path.exists():
-        raise DataError(path, "no such file or directory")
+    check_readable(path, expect="folder")
     candidates = sorted(path.glob("*.inter"))
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
@@ -58,14 +72,14 @@ def _find_inter_file(path: Path) -> Path:
     return candidates[0]
 
 
-def _atomic_table(path: Path) -> _RawTable:
-    """Read an atomic file and strip the ``:type`` suffixes from its header."""
-    raw = _read_delimited(path, "\t", has_header=True, quote=None)
+def _atomic_table(path: Path, encoding: str = "utf-8") -> _RawTable:
+    """Read an atomic file, check the ``:type`` of each header field and strip it."""
+    raw = _read_delimited(path, "\t", has_header=True, quote=None, encoding=encoding)
     renames = {}
     for column in raw.frame.columns:
         if column == _LINE:
             continue
-        name, colon, _ = column.partition(":")
+        name, colon, kind = column.partition(":")
         if not colon:
             raise DataError(
                 path,
@@ -73,12 +87,20 @@ def _atomic_table(path: Path) -> _RawTable:
                 row=1,
                 field=column,
             )
+        if kind not in ATOMIC_TYPES:
+            raise DataError(
+                path,
+                f"unknown field type {kind!r}; RecBole's types are {', '.join(ATOMIC_TYPES)}",
+                row=1,
+                field=column,
+            )
         renames[column] = name
+    _check_unique_names(path, list(renames.values()), list(renames))
     return _RawTable(path, raw.frame.rename(renames), raw.sep, raw.n_fields, raw.encoding)
 
 
-def _atomic_catalog(path: Path) -> Catalog:
-    raw = _atomic_table(path)
+def _atomic_catalog(path: Path, encoding: str = "utf-8") -> Catalog:
+    raw = _atomic_table(path, encoding)
     _require(raw, ["item_id"])
     fields = raw.frame.columns
     items = _parse_ids(raw, "item_id", "item id").to_list()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqrec.data.errors import DataError
@@ -11,11 +13,13 @@ from seqrec.data.loaders.common import (
     _build_log,
     _catalog,
     _check_not_empty,
+    _decode,
     _movie_text,
+    _RawTable,
     _read_delimited,
     _require,
 )
-from seqrec.data.types import Catalog
+from seqrec.data.types import Catalog, InteractionLog
 
 # The 19 genre flags of ML-100K's u.item, in file order (from the ML-100K README / u.genre).
 ML100K_GENRES = (
@@ -46,15 +50,15 @@ def _read_small_delimited(
 ) -> list[tuple[int, list[str]]]:
     """Split a small unquoted file (movie lists) in Python: exact line numbers, any separator.
 
-    ``fallback_encoding`` is tried when the text is not valid ``encoding``.
+    ``fallback_encoding`` is tried when the text is not valid ``encoding``; a UTF-8 byte-order
+    mark is dropped.
     """
     _check_not_empty(path)
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
-        text = path.read_bytes().decode(encoding)
-    except UnicodeDecodeError as error:
-        if fallback_encoding is None:
-            raise DataError(path, f"not valid {encoding} text ({error.reason})") from None
-        text = path.read_bytes().decode(fallback_encoding)
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        text = _decode(path, data, fallback_encoding or encoding, hint=False)
     records: list[tuple[int, list[str]]] = []
     # split on "\n" only: str.splitlines would also break at U+0085, a Latin-1 byte (0x85)
     for number, line in enumerate(text.split("\n"), start=1):
@@ -94,25 +98,45 @@ def detect_movielens(directory: str | Path) -> tuple[str, Path] | None:
     return None
 
 
-def load_movielens(directory: str | Path) -> LoadResult:
-    """Load a MovieLens release from its (unzipped) directory; the variant is detected."""
+def load_movielens(
+    directory: str | Path, *, time_unit: str = "auto", allow_any_time: bool = False
+) -> LoadResult:
+    """Load a MovieLens release from its (unzipped) directory; the variant is detected.
+
+    Timestamps are seconds (``time_unit="auto"``) unless ``time_unit`` forces another unit; a
+    time before 1970 or in the future is an error unless ``allow_any_time``.
+    """
     detected = detect_movielens(directory)
     if detected is None:
         raise DataError(
             directory, "no MovieLens files here (expected u.data, ratings.dat or ratings.csv)"
         )
     variant, folder = detected
+    times = _Times("s" if time_unit == "auto" else time_unit, allow_any_time)
     if variant == "ml-100k":
-        return _load_ml100k(folder)
+        return _load_ml100k(folder, times)
     if variant in ("ml-1m", "ml-10m"):
-        return _load_ml_dat(folder)
-    return _load_ml_csv(folder)
+        return _load_ml_dat(folder, times)
+    return _load_ml_csv(folder, times)
 
 
-def _load_ml100k(folder: Path) -> LoadResult:
+@dataclass(frozen=True)
+class _Times:
+    """How a release's timestamps are read: ``unit`` and ``allow_any_time`` of ``_build_log``."""
+
+    unit: str
+    allow_any_time: bool
+
+    def log(self, raw: _RawTable, user: str, item: str, time: str, rating: str) -> InteractionLog:
+        return _build_log(
+            raw, user, item, time, rating, unit=self.unit, allow_any_time=self.allow_any_time
+        )
+
+
+def _load_ml100k(folder: Path, times: _Times) -> LoadResult:
     names = ("user id", "item id", "rating", "timestamp")
     raw = _read_delimited(folder / "u.data", "\t", has_header=False, names=names, quote=None)
-    log = _build_log(raw, "user id", "item id", "timestamp", "rating")
+    log = times.log(raw, "user id", "item id", "timestamp", "rating")
     item_file = folder / "u.item"
     return log, (_ml100k_catalog(item_file, _ml100k_genres(folder)) if item_file.exists() else None)
 
@@ -150,14 +174,14 @@ def _ml100k_catalog(path: Path, genres: Sequence[str]) -> Catalog:
     return _catalog(items, titles, categories, texts)
 
 
-def _load_ml_dat(folder: Path) -> LoadResult:
+def _load_ml_dat(folder: Path, times: _Times) -> LoadResult:
     """ML-1M / ML-10M: ``UserID::MovieID::Rating::Timestamp`` and ``MovieID::Title::Genres``.
 
     ML-1M's ``movies.dat`` is Latin-1; ML-10M's is read as UTF-8 and, failing that, Latin-1.
     """
     names = ("UserID", "MovieID", "Rating", "Timestamp")
     raw = _read_delimited(folder / "ratings.dat", "::", has_header=False, names=names, quote=None)
-    log = _build_log(raw, "UserID", "MovieID", "Timestamp", "Rating")
+    log = times.log(raw, "UserID", "MovieID", "Timestamp", "Rating")
     movies = folder / "movies.dat"
     if not movies.exists():
         return log, None
@@ -168,10 +192,10 @@ def _load_ml_dat(folder: Path) -> LoadResult:
     return log, _genre_list_catalog(movies, records)
 
 
-def _load_ml_csv(folder: Path) -> LoadResult:
+def _load_ml_csv(folder: Path, times: _Times) -> LoadResult:
     """ML-20M/25M/32M: ``userId,movieId,rating,timestamp`` and ``movieId,title,genres`` (UTF-8)."""
     raw = _read_delimited(folder / "ratings.csv", ",", has_header=True)
-    log = _build_log(raw, "userId", "movieId", "timestamp", "rating")
+    log = times.log(raw, "userId", "movieId", "timestamp", "rating")
     movies = _read_delimited(folder / "movies.csv", ",", has_header=True)
     _require(movies, ["movieId", "title", "genres"])
     records = [

@@ -15,12 +15,15 @@ from seqrec.data.loaders.common import (
     _build_log,
     _catalog,
     _check_not_empty,
+    _checked_encoding,
     _first_line,
-    _open_text,
     _parse_ids,
+    _parse_timestamps,
     _RawTable,
     _read_delimited,
+    _read_header,
     _require,
+    _require_flat,
 )
 from seqrec.data.types import Catalog, InteractionLog
 
@@ -81,15 +84,28 @@ def load_table(
     columns: Mapping[str, str],
     sep: str | None = None,
     timestamp_format: str | None = None,
-    timestamp_unit: str = "s",
+    timestamp_unit: str | None = None,
+    *,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+    encoding: str = "utf-8",
 ) -> LoadResult:
     """Load a CSV / TSV / ``.txt`` (with ``sep``) / Parquet table with a header row.
 
     ``columns`` maps our roles to the file's column names: ``user``, ``item`` and
     ``timestamp`` are required, ``weight`` is optional (1.0 when absent), and ``title`` /
     ``category`` (optional) make a catalog from the same rows (first row per item wins).
-    Timestamps: integers / floats in ``timestamp_unit`` or date/time strings (ISO 8601 unless
-    ``timestamp_format``, a ``strftime`` pattern, says otherwise).
+
+    Timestamps: numbers or date/time strings (ISO 8601 unless ``timestamp_format``, a
+    ``strftime`` pattern, says otherwise). Numbers are in ``time_unit``: ``s``, ``ms``, ``us``,
+    ``ns``, or ``auto`` (the default), which picks the unit by the median absolute value (below
+    1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds).
+    ``timestamp_unit`` is the former name of ``time_unit``. A time before 1970-01-01 or more
+    than a day in the future is an error naming its row unless ``allow_any_time``; a
+    non-finite one always is.
+
+    Text is read as ``encoding`` (a UTF-8 byte-order mark is dropped); a byte that is not
+    valid in it is an error naming its line.
     """
     path = Path(path)
     unknown = sorted(set(columns) - set(LOG_ROLES) - set(CATALOG_ROLES))
@@ -100,7 +116,11 @@ def load_table(
     for role in ("user", "item", "timestamp"):
         if role not in columns:
             raise ValueError(f"columns must name the file's {role!r} column")
-    raw = _read_table(path, sep)
+    if timestamp_unit is not None:
+        if time_unit not in ("auto", timestamp_unit):
+            raise ValueError("pass time_unit or its former name timestamp_unit, not both")
+        time_unit = timestamp_unit
+    raw = _read_table(path, sep, encoding)
     log = _build_log(
         raw,
         columns["user"],
@@ -108,24 +128,33 @@ def load_table(
         columns["timestamp"],
         columns.get("weight"),
         time_format=timestamp_format,
-        unit=timestamp_unit,
+        unit=time_unit,
+        allow_any_time=allow_any_time,
     )
     return log, _table_catalog(raw, log, columns)
 
 
-def _read_table(path: Path, sep: str | None) -> _RawTable:
-    suffix = path.suffix.lower()
+def _read_table(path: Path, sep: str | None, encoding: str = "utf-8") -> _RawTable:
+    suffix = _check_table_format(path, sep)
     if suffix == ".parquet":
         return _read_parquet(path)
+    return _read_delimited(
+        path, sep or _TABLE_SEPARATORS[suffix], has_header=True, encoding=encoding
+    )
+
+
+def _check_table_format(path: Path, sep: str | None) -> str:
+    """The lower-cased suffix of a table ``path``; a DataError for one we cannot read."""
+    suffix = path.suffix.lower()
     if suffix == ".txt" and sep is None:
         raise DataError(path, "a .txt table needs sep (the field separator)")
-    if suffix not in _TABLE_SEPARATORS and suffix != ".txt":
+    if suffix not in _TABLE_SEPARATORS and suffix not in (".txt", ".parquet"):
         raise DataError(
             path,
             f"unknown table format {suffix or '(no extension)'!r}; "
             "expected .csv, .tsv, .txt (with sep) or .parquet",
         )
-    return _read_delimited(path, sep or _TABLE_SEPARATORS[suffix], has_header=True)
+    return suffix
 
 
 def _table_catalog(
@@ -134,6 +163,7 @@ def _table_catalog(
     if "title" not in columns and "category" not in columns:
         return None
     _require(raw, [columns[r] for r in CATALOG_ROLES if r in columns])
+    _require_flat(raw, [columns[r] for r in CATALOG_ROLES if r in columns])
     n = raw.frame.height
 
     def text_column(role: str) -> list[str | None]:
@@ -159,13 +189,16 @@ def load_catalog_table(path: str | Path, sep: str | None = None) -> Catalog:
     return _catalog(items, column("title"), column("category"), column("text"))
 
 
-def guess_columns(path: str | Path, sep: str | None = None) -> dict[str, str]:
+def guess_columns(
+    path: str | Path, sep: str | None = None, encoding: str = "utf-8"
+) -> dict[str, str]:
     """Map roles to a table's column names by common spellings (``userId``, ``rating``, ...).
 
-    Raises DataError naming the columns found when no user, item or time column is recognised.
+    Raises DataError naming the columns found when no user, item or time column is recognised
+    (and the separator the header seems to use, when it is not the expected one).
     """
     path = Path(path)
-    header = _table_header(path, sep)
+    header = _table_header(path, sep, encoding)
     lowered = {name.lower(): name for name in header}
     found: dict[str, str] = {}
     for role, spellings in _COLUMN_GUESSES.items():
@@ -176,22 +209,67 @@ def guess_columns(path: str | Path, sep: str | None = None) -> dict[str, str]:
     for role in ("user", "item", "timestamp"):
         if role not in found:
             raise DataError(
-                path, f"cannot tell which column holds the {role} (columns: {', '.join(header)})"
+                path,
+                f"cannot tell which column holds the {role} (columns: {', '.join(header)})"
+                + _separator_hint(path, header),
             )
     return found
 
 
-def _table_header(path: Path, sep: str | None) -> list[str]:
+def _separator_hint(path: Path, header: list[str]) -> str:
+    if len(header) != 1:
+        return ""
+    for other, name in ((";", "semicolon"), ("\t", "tab"), (",", "comma"), ("|", "pipe")):
+        if other in header[0]:
+            return (
+                f"; the header looks {name}-separated, but {path.suffix or 'this'} files are "
+                f"read with {_SEPARATOR_NAMES.get(path.suffix.lower(), 'another separator')}"
+            )
+    return ""
+
+
+_SEPARATOR_NAMES = {".csv": "commas", ".tsv": "tabs"}
+
+
+def _table_header(path: Path, sep: str | None, encoding: str = "utf-8") -> list[str]:
     _check_not_empty(path)
-    if path.suffix.lower() == ".parquet":
+    suffix = _check_table_format(path, sep)
+    if suffix == ".parquet":
         try:
             return list(pl.read_parquet_schema(path))
         except (pl.exceptions.PolarsError, OSError) as error:
             raise DataError(path, f"not a readable Parquet file: {_first_line(error)}") from None
-    if path.suffix.lower() == ".txt" and sep is None:
-        raise DataError(path, "a .txt table needs sep (the field separator)")
-    if path.suffix.lower() not in _TABLE_SEPARATORS and path.suffix.lower() != ".txt":
-        raise DataError(path, f"unknown table format {path.suffix or '(no extension)'!r}")
-    with _open_text(path, "utf-8") as handle:
-        first = handle.readline().rstrip("\r\n")
-    return next(csv.reader([first], delimiter=sep or _TABLE_SEPARATORS[path.suffix.lower()]))
+    first = _read_header(path, _checked_encoding(encoding))
+    return next(csv.reader([first], delimiter=sep or _TABLE_SEPARATORS[suffix]), [])
+
+
+def load_timed_values(
+    path: str | Path,
+    value_field: str,
+    time_field: str = "timestamp",
+    *,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+    encoding: str = "utf-8",
+) -> list[tuple[int, int, str]]:
+    """``(line, seconds, value)`` for each row of a comma-separated file with a header that has
+    ``time_field`` and ``value_field`` columns (e.g. a shopper's history); ``[]`` when it has
+    a header but no rows. Times and text follow :func:`load_table`'s rules; a missing or
+    empty value is an error naming its row.
+    """
+    path = Path(path)
+    raw = _read_delimited(path, ",", has_header=True, encoding=encoding, allow_no_rows=True)
+    present = [c for c in raw.frame.columns if c != _LINE]
+    missing = [f for f in (time_field, value_field) if f not in present]
+    if missing:
+        raise DataError(
+            path,
+            f"missing column(s) {', '.join(map(repr, missing))}: the file needs "
+            f"{time_field!r} and {value_field!r} (columns: {', '.join(present)})",
+            field=missing[0],
+        )
+    if raw.frame.height == 0:
+        return []
+    seconds = _parse_timestamps(raw, time_field, None, time_unit, allow_any_time)
+    values = _parse_ids(raw, value_field, value_field)
+    return list(zip(raw.frame[_LINE].to_list(), seconds.to_list(), values.to_list()))
