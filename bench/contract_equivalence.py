@@ -13,6 +13,9 @@ compares every metric of every model with a reference run and prints the differe
     python bench/contract_equivalence.py --save bench/results/contract_equivalence_after.json \
         --compare bench/results/contract_equivalence_before.json
 
+The oracles need the shop world's generator, so they are compared on it:
+``--dataset shop:tiny --models oracle,oracle-observable`` (default settings).
+
 Exit code 1 when any metric differs by more than ``--tolerance``.
 """
 
@@ -47,17 +50,17 @@ def capped_config(epochs: int) -> str:
     return "\n".join(lines)
 
 
-def run(src: Path, epochs: int, threads: int, models: str | None) -> dict:
+def run(src: Path, epochs: int, threads: int, models: str | None, dataset: str = "ml-100k") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "capped.toml"
-        config.write_text(capped_config(epochs))
-        command = [sys.executable, "-m", "seqrec.cli", "benchmark", "--dataset", "ml-100k", "--split", "loo",
+        config.write_text(capped_config(epochs) if dataset == "ml-100k" else "")
+        command = [sys.executable, "-m", "seqrec.cli", "benchmark", "--dataset", dataset, "--split", "loo",
                    "--config", str(config), "--out", tmp, "--threads", str(threads)]
         if models:
             command += ["--models", models]
         env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "200"}
         subprocess.run(command, check=True, env=env, cwd=ROOT)
-        board = json.loads((Path(tmp) / "ml-100k-loo.json").read_text())
+        board = json.loads(next(Path(tmp).glob("*-loo.json")).read_text())
     return {row["model"]: {key: row[key] for key in COMPARED if key in row} for row in board["leaderboard"]}
 
 
@@ -79,14 +82,15 @@ def main() -> int:
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the seqrec source tree to run")
     parser.add_argument("--epochs", type=int, default=3, help="cap on the neural networks' epochs")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--models", default=None, help="comma-separated subset (default: all that run on ML-100K)")
+    parser.add_argument("--models", default=None, help="comma-separated subset (default: all that run on the dataset)")
+    parser.add_argument("--dataset", default="ml-100k", help="ml-100k (with configs/ml-100k.toml) or e.g. shop:tiny (defaults)")
     parser.add_argument("--save", type=Path, required=True, help="JSON file for this run's metrics")
     parser.add_argument("--compare", type=Path, default=None, help="a JSON file saved by an earlier run")
     parser.add_argument("--tolerance", type=float, default=1e-9)
     args = parser.parse_args()
 
     git = subprocess.run(["git", "-C", str(args.src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    metrics = run(args.src.resolve(), args.epochs, args.threads, args.models)
+    metrics = run(args.src.resolve(), args.epochs, args.threads, args.models, args.dataset)
     record = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -94,6 +98,7 @@ def main() -> int:
         "load_average": os.getloadavg(),
         "command": " ".join(sys.argv),
         "src_commit": git.stdout.strip(),
+        "dataset": args.dataset,
         "epochs_cap": args.epochs,
         "models": metrics,
     }
