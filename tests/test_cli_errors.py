@@ -131,3 +131,32 @@ def test_the_real_command_prints_one_unwrapped_line(tmp_path: Path, columns: str
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"error: unknown shop size 'huge'; {SIZES}\n"
     assert result.stdout == "" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"config": {"recent_dayz": 3}}', "has no field 'recent_dayz'"),
+        ('{"config": {"recent_days": "three"}}', "recent_days must be float"),
+        ('{"config": ', "cannot parse"),
+        ('{"value": 0.1}', "no 'config' table"),
+    ],
+    ids=["misspelt-field", "wrong-type", "truncated-json", "no-config"],
+)
+def test_a_bad_tuned_config_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, fragment: str) -> None:
+    monkeypatch.chdir(tmp_path)  # tuned configs are read from ./configs/tuned/<dataset>/<split>/
+    tuned = tmp_path / "configs" / "tuned" / "shop" / "loo" / "popularity.json"
+    tuned.parent.mkdir(parents=True)
+    tuned.write_text(content)
+    message = invoke_bad(["benchmark", "--dataset", "shop:tiny", "--models", "popularity", "--tuned", "--out", str(tmp_path / "out")], tmp_path)
+    assert "popularity.json" in message and fragment in message, message
+
+
+def test_a_dataset_with_no_user_to_evaluate_names_the_dataset(tmp_path: Path) -> None:
+    log = tmp_path / "short.csv"
+    log.write_text("user,item,timestamp\n" + "".join(f"u{u},i{u % 3},{10 * u}\n" for u in range(6)))
+    message = invoke_bad(
+        ["benchmark", "--dataset", str(log), "--models", "popularity", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")],
+        tmp_path / "out",
+    )
+    assert message.startswith("short") and "no user can be evaluated" in message, message

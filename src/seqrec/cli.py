@@ -154,7 +154,7 @@ def benchmark(
     check_out_folder(out)
     data = load_dataset(dataset, cache_dir=cache_dir)
     names = available_models(data, _names(models))
-    chosen_split = make_split(split, data.sequences)
+    chosen_split = make_split(split, data.sequences, source=data.name)
     configs = experiment_configs(data.name, names, split, config, tuned)
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
     board = run_models(data, chosen_split, names, configs, threads, on_event=_progress)
@@ -188,7 +188,7 @@ def tune(
     check_threads(threads)
     get_model_class(model)
     data = load_dataset(dataset, cache_dir=cache_dir)
-    chosen_split = make_split(split, data.sequences)
+    chosen_split = make_split(split, data.sequences, source=data.name)
     base = experiment_configs(data.name, [model], split, config).get(model)
 
     def report(number: int, value: float, overrides: dict[str, Any]) -> None:

@@ -6,6 +6,8 @@ Configs come from a TOML/JSON file with one table per model (``[als] factors = 6
 (:func:`experiment_configs`). Every section is checked against its model's config when it is read,
 so a typo stops the run before any model trains. Thread counts are checked and applied once here
 and recorded with every timing; :func:`check_out_folder` proves the output folder writable up front.
+:func:`train_to_deploy` trains one model for ``seqrec train``: on every user's whole history, or
+on the leave-one-out split with its validation and test metrics.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from seqrec.data.splits import Split
-from seqrec.data.types import Dataset
+from seqrec.data.splits import Split, make_split
+from seqrec.data.types import Dataset, SequenceData
 from seqrec.evaluation.protocol import EvalResult, evaluate_model
 from seqrec.models import REGISTRY, get_model_class
 from seqrec.models.base import ConfigError, Recommender
@@ -113,7 +115,13 @@ def tuned_config(dataset: str, model: str, split: str = "loo", root: Path = TUNE
     path = tuned_config_path(dataset, model, split, root)
     if not path.exists():
         return None
-    return dict(json.loads(path.read_text())["config"])
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a tuned config saved by seqrec tune (cannot parse: {error})") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise ConfigError(f"{path}: not a tuned config saved by seqrec tune (no 'config' table)")
+    return dict(saved["config"])
 
 
 def experiment_configs(
@@ -352,9 +360,68 @@ def run_models(
 def fit_model(model: Recommender, split: Split, dataset: Dataset) -> Recommender:
     """Fit on the training data with the dataset's item information (and world, if it has one);
     models that early-stop also get the validation set."""
+    return fit_on(model, dataset, split.train, split.valid)
+
+
+def fit_on(model: Recommender, dataset: Dataset, train: SequenceData, valid: Any = None) -> Recommender:
+    """Fit on ``train`` (and ``valid`` for early stopping) with the dataset's item information,
+    world and history-exclusion setting."""
     if hasattr(model.config, "exclude_history"):
         model.config.exclude_history = dataset.exclude_history
-    return model.fit(split.train, split.valid, items=dataset.item_info(), world=dataset.extras.get("world"))
+    return model.fit(train, valid, items=dataset.item_info(), world=dataset.extras.get("world"))
+
+
+@dataclass
+class TrainedModel:
+    """A model trained for use, and the facts an artifact records about its training."""
+
+    model: Recommender
+    training: dict[str, Any]
+
+
+def train_to_deploy(
+    dataset: Dataset,
+    name: str,
+    config: dict[str, Any] | None,
+    threads: int = 1,
+    holdout: bool = False,
+    on_event: Callable[[str, str], None] | None = None,
+) -> TrainedModel:
+    """Train model ``name`` for use on new histories.
+
+    By default on every user's whole history (nothing held out: no metrics, and a model that
+    early-stops has no validation set, so it trains for its configured epochs). With ``holdout``,
+    on the leave-one-out split through :func:`run_models`, recording its validation and test
+    metrics. ``training`` holds the split, the metrics, the fit time, epochs, threads and the
+    training data's size and fingerprint.
+    """
+    set_threads(threads)
+    if holdout:
+        split = make_split("loo", dataset.sequences)
+        run = run_models(dataset, split, [name], {name: dict(config or {})}, threads, on_event=on_event).runs[0]
+        model, train, fit_seconds = run.model, split.train, run.fit_seconds
+        facts: dict[str, Any] = {"split": split.description, "test": run.test.summary()}
+        if run.valid is not None:
+            facts["valid"] = run.valid.summary()
+    else:
+        model, train = build_model(name, config, threads), dataset.sequences
+        if on_event:
+            on_event(name, f"fitting on every history ({train.n_interactions} interactions, nothing held out)")
+        start = time.perf_counter()
+        fit_on(model, dataset, train)
+        fit_seconds = time.perf_counter() - start
+        facts = {"split": "none: every user's whole history"}
+    training = {
+        "holdout": holdout,
+        **facts,
+        "fit_seconds": round(fit_seconds, 3),
+        **epoch_summary(model),
+        "threads": threads,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "exclude_history": dataset.exclude_history,
+        "train_data": {"users": len(train), "interactions": train.n_interactions, "fingerprint": train.fingerprint()},
+    }
+    return TrainedModel(model, training)
 
 
 def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -> list[str]:
