@@ -199,6 +199,132 @@ def tune(
     console.print(f"best valid NDCG@10 {result['value']:.4f} with {result['config']}; saved {path}")
 
 
+HOLDOUT_HELP = (
+    "Hold out each user's last two items (leave-one-out), report the validation and test metrics and "
+    "store them in the artifact. Default: train on every user's whole history, with no metrics; a "
+    "neural model then has no validation set and trains for its configured epochs."
+)
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(..., help="Registered model name (see `seqrec models`)."),
+    dataset: str = typer.Option(..., help="Dataset name or path (as for benchmark)."),
+    out: Path = typer.Option(..., help="Artifact folder to write; one already there is replaced, any other folder is refused."),
+    config: Path | None = typer.Option(None, help="Settings (TOML/JSON, a [model] table); default configs/<dataset>.toml if present."),
+    tuned: bool = typer.Option(False, help="Use the config saved by `seqrec tune` (leave-one-out) where present."),
+    holdout: bool = typer.Option(False, help=HOLDOUT_HELP),
+    threads: int = typer.Option(1, help=THREADS_HELP),
+    checkpoint_dir: Path | None = typer.Option(None, help="Neural models: write a checkpoint here every epoch."),
+    resume: bool = typer.Option(False, help="Neural models: continue the interrupted run in --checkpoint-dir."),
+    cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
+) -> None:
+    """Train one model for use and save it as an artifact folder (for `seqrec recommend` and `seqrec.load`)."""
+    from seqrec.data.datasets import load_dataset
+    from seqrec.experiment import (
+        available_models,
+        check_out_folder,
+        check_threads,
+        experiment_configs,
+        train_to_deploy,
+    )
+    from seqrec.models import get_model_class
+    from seqrec.serving.artifact import check_saveable, check_target, save_artifact
+
+    start = time.perf_counter()
+    check_threads(threads)
+    check_saveable(get_model_class(model))
+    check_out_folder(check_target(out))
+    data = load_dataset(dataset, cache_dir=cache_dir)
+    available_models(data, [model])
+    settings = experiment_configs(data.name, [model], "loo", config, tuned).get(model, {})
+    settings = {**settings, **_checkpoint_settings(model, checkpoint_dir, resume)}
+    what = "the leave-one-out split" if holdout else "every user's whole history"
+    console.print(f"[bold]{data.name}[/bold]: {data.n_users} users, {data.n_items} items; training {model} on {what}", highlight=False)
+    trained = train_to_deploy(data, model, settings, threads, holdout, on_event=_progress)
+    training = {**trained.training, "command": _command_line(), "dataset_argument": dataset}
+    path = save_artifact(
+        trained.model, out, data.item_info(), dataset_name=data.name, fingerprint=data.sequences.fingerprint(), training=training
+    )
+    for part in ("valid", "test"):
+        if part in training:
+            console.print(f"  {part}: HR@10 {training[part]['HR@10']:.4f}  NDCG@10 {training[part]['NDCG@10']:.4f}", highlight=False)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    console.print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.perf_counter() - start:.1f}s", highlight=False)
+
+
+def _checkpoint_settings(model: str, checkpoint_dir: Path | None, resume: bool) -> dict[str, Any]:
+    """The config fields behind --checkpoint-dir/--resume, for models trained in epochs."""
+    from seqrec.models import get_model_class
+
+    if checkpoint_dir is None and not resume:
+        return {}
+    if "checkpoint_dir" not in getattr(get_model_class(model).Config, "__dataclass_fields__", {}):
+        raise ValueError(f"--checkpoint-dir/--resume: {model} is not trained in epochs with checkpoints (the neural models are)")
+    if checkpoint_dir is None:
+        raise ValueError("--resume needs --checkpoint-dir: the folder of the interrupted run's checkpoints")
+    return {"checkpoint_dir": str(checkpoint_dir), "resume": resume}
+
+
+@app.command()
+def recommend(
+    artifact: Path = typer.Argument(..., help="Artifact folder written by `seqrec train`."),
+    history: Path | None = typer.Option(None, help="One history: CSV/Parquet with an 'item' column (original id or exact title), optionally 'timestamp'."),
+    users: Path | None = typer.Option(None, help="Many histories: CSV/Parquet with user,item[,timestamp] rows; one list per user."),
+    k: int = typer.Option(10, "-k", "--k", help="Recommendations per history."),
+    format_name: str | None = typer.Option(
+        None, "--format", help="table, json, csv or parquet (default: a table on the terminal, or what the --out name ends with)."
+    ),
+    exclude_seen: bool = typer.Option(False, help="Leave out items already in the history."),
+    strict: bool = typer.Option(False, help="Stop with exit code 2 on an item that is neither an id nor an exact title (default: skip it, with a warning)."),
+    out: Path | None = typer.Option(None, help="Write the results to this file (atomically) instead of printing them."),
+) -> None:
+    """Recommend for new histories with a trained artifact: one history, or one list per user."""
+    from rich.progress import Progress
+
+    from seqrec.serving.artifact import load_artifact
+    from seqrec.serving.batch import (
+        output_format,
+        read_histories,
+        recommend_histories,
+        render_text,
+        table_rows,
+        unknown_summary,
+        write_recommendations,
+    )
+
+    source = users if users is not None else history
+    if source is None or (history is not None and users is not None):
+        raise ValueError("give one of --history FILE (one history) or --users FILE (one history per user)")
+    fmt = output_format(format_name, out)
+    predictor = load_artifact(artifact)
+    histories = read_histories(source, per_user=users is not None)
+    stderr = Console(stderr=True)
+    with Progress(console=stderr, transient=True, disable=len(histories) < 1000) as bar:
+        task = bar.add_task(f"{predictor.name}: recommending", total=len(histories))
+        lists = recommend_histories(predictor, histories, k, exclude_seen, strict, on_chunk=lambda n: bar.advance(task, n))
+    warning = unknown_summary(lists)
+    if warning:
+        typer.echo(f"{typer.style('warning:', fg='yellow')} {warning}", err=True)
+    names = histories.users if users is not None else None
+    if out is not None:
+        write_recommendations(out, names, lists, fmt)
+        stderr.print(f"wrote {len(lists)} list(s) of {k} to {out}", highlight=False)
+    elif fmt == "table":
+        _print_rows(table_rows(names, lists))
+    else:
+        typer.echo(render_text(names, lists, fmt), nl=False)
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    table = Table()
+    for column in rows[0] if rows else ():
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if value is None else f"{value:.4g}" if isinstance(value, float) else escape(str(value)) for value in row.values()))
+    console.print(table)
+
+
 @app.command("models")
 def list_models() -> None:
     """List the registered models and their settings."""

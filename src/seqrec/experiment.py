@@ -27,13 +27,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from seqrec.data.splits import Split, make_split
 from seqrec.data.types import Dataset, SequenceData
 from seqrec.evaluation.protocol import EvalResult, evaluate_model
 from seqrec.models import REGISTRY, get_model_class
-from seqrec.models.base import ConfigError, Recommender
+from seqrec.models.base import (
+    ConfigError,
+    Recommender,
+    json_default,  # noqa: F401  (re-exported for the results files' JSON)
+)
 
 CONFIG_DIR = Path("configs")
 """Per-dataset settings, ``configs/<dataset>.toml``, relative to the working folder."""
@@ -447,17 +449,19 @@ def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename (never half-written)."""
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """``write(tmp)`` a temporary file beside ``path``, then rename it to ``path``; the temporary
+    file is removed if writing fails, so ``path`` is never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
-
-def json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")

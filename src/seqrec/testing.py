@@ -12,12 +12,21 @@ Every test reads what the model declared (``capabilities``, ``contract``) and no
 model that gives ranked lists only is held to the list checks, a dense scorer also to the score
 checks, a reranker to the rerank checks. The suite needs no pytest import to load; pytest runs
 its ``test_*`` methods.
+
+Every model is also saved as an artifact and loaded back: a registered model in a fresh Python
+process (``seqrec.load``, as a user would), one the registry does not know (a test's own class)
+into a fresh instance from :meth:`RecommenderContract.make`; a model that refuses to be saved (an
+oracle, ``unsaveable_reason``) must say so with a ``CapabilityError``.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -79,6 +88,54 @@ def contract_world(kind: str) -> ContractWorld:
         histories = split.test.histories.rows(np.arange(5))
         return ContractWorld(split.train, dataset.item_info(), dataset.extras["world"], histories, split.test.rows(slice(0, 60)))
     raise ValueError(f"unknown contract world {kind!r}; choose cycle or shop")
+
+
+ANSWER_K = 5
+"""Recommendations per history compared after an artifact round trip."""
+
+FRESH_PROCESS = """
+import sys
+import numpy as np
+import seqrec
+from seqrec.data.types import SequenceData
+from seqrec.testing import model_answers
+
+folder, questions, answers, threads = sys.argv[1:]
+with np.load(questions, allow_pickle=False) as saved:
+    histories = SequenceData(saved["offsets"], saved["items"], saved["timestamps"], int(saved["n_items"]), saved["users"])
+model = seqrec.load(folder).model
+if "torch" in sys.modules and int(threads) > 0:
+    sys.modules["torch"].set_num_threads(int(threads))
+np.savez(answers, **model_answers(model, histories))
+"""
+"""What the fresh process runs: load the artifact, answer the histories, save the answers."""
+
+
+def model_answers(model: Any, histories: SequenceData) -> dict[str, np.ndarray]:
+    """What an artifact round trip must keep: ``recommend`` (with and without the history
+    excluded) and, for dense scorers, ``checked_scores``."""
+    answers = {
+        "recommend": model.recommend(histories, ANSWER_K),
+        "recommend_excluding_history": model.recommend(histories, ANSWER_K, exclude=True),
+    }
+    if model.capabilities.dense_scores:
+        answers["scores"] = model.checked_scores(histories)
+    return answers
+
+
+def answers_in_fresh_process(folder: Path, histories: SequenceData) -> dict[str, np.ndarray]:
+    """:func:`model_answers` of the artifact in ``folder``, loaded by ``seqrec.load`` in a new
+    Python process (with this process's torch thread count, so that sums run in the same order)."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else 0
+    questions, answers = folder.parent / "questions.npz", folder.parent / "answers.npz"
+    np.savez(questions, offsets=histories.offsets, items=histories.items, timestamps=histories.timestamps, n_items=histories.n_items, users=histories.users)
+    command = [sys.executable, "-c", FRESH_PROCESS, str(folder), str(questions), str(answers), str(threads)]
+    result = subprocess.run(command, check=False, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"loading {folder} in a fresh process failed:\n{result.stderr[-3000:]}")
+    with np.load(answers, allow_pickle=False) as saved:
+        return {name: saved[name] for name in saved.files}
 
 
 def expect_error(error: type[BaseException], call: Callable[[], object], match: str = "") -> None:
@@ -254,6 +311,41 @@ class RecommenderContract:
             else:
                 assert list_rank > 20, f"row {row}: a miss in the dense path must be a miss in the list"
         assert lists.coverage == dense.coverage and lists.avg_popularity == dense.avg_popularity
+
+    def test_an_artifact_gives_the_same_answers_after_loading(self) -> None:
+        from seqrec.models import REGISTRY
+        from seqrec.models.artifact_format import load_model, save_artifact
+        from seqrec.models.base import CapabilityError
+
+        model, world = self.fitted(), self.world()
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "artifact"
+
+            def save() -> None:
+                save_artifact(
+                    model,
+                    folder,
+                    world.items,
+                    dataset_name=f"contract-{self.model_class.contract.world}",
+                    fingerprint=world.train.fingerprint(),
+                    training={"contract": True},
+                )
+
+            if self.model_class.unsaveable_reason:
+                expect_error(CapabilityError, save, match="cannot be saved")
+                assert not folder.exists(), "a model that refuses to be saved left a folder behind"
+                return
+            save()
+            expected = model_answers(model, world.histories)
+            if REGISTRY.get(self.model_class.name) is self.model_class:
+                found = answers_in_fresh_process(folder, world.histories)
+            else:  # the registry cannot build it: restore into a fresh instance
+                found = model_answers(load_model(folder, model=self.make())[0], world.histories)
+        assert set(found) == set(expected)
+        for name in ("recommend", "recommend_excluding_history"):
+            np.testing.assert_array_equal(found[name], expected[name], err_msg=f"{name} changed after loading the artifact")
+        if "scores" in expected:
+            np.testing.assert_allclose(found["scores"], expected["scores"], rtol=1e-6, atol=1e-6, err_msg="scores changed after loading")
 
     # -- dense scorers ---------------------------------------------------------------------------
     def test_scores_shape_padding_and_batch_independence(self) -> None:

@@ -64,6 +64,7 @@ class ImplicitALS(Recommender[ALSConfig]):
     Config = ALSConfig
     era = 0
     sequential = False
+    state_attributes = ("item_factors",)
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

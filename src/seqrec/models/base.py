@@ -15,7 +15,10 @@ A model is a subclass of :class:`Recommender` with
   ranked lists only (generative retrieval); rerankers add ``rerank(histories, candidates)``;
 * optionally ``explain(history, item) -> Explanation`` and ``search_space(trial)``;
 * ``contract``: its tiny settings and known answer for the shared contract suite
-  (:mod:`seqrec.testing`).
+  (:mod:`seqrec.testing`);
+* ``state_attributes``: the instance attributes that hold what ``fit`` learned, so that
+  :meth:`Recommender.state` / :meth:`Recommender.restore` can save and rebuild it as named arrays
+  and small JSON values (no pickle; :mod:`seqrec.models.artifact_format` writes them to disk).
 
 Models *score or rank*; the shared code (:mod:`seqrec.ranking`) *masks and ranks*: ``recommend``
 is written once here for every dense model. The constructor only stores settings; ``fit``
@@ -26,12 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import types
 import typing
 from abc import ABC
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import numpy as np
@@ -49,9 +54,20 @@ __all__ = [
     "ExplanationKind",
     "NotFittedError",
     "Recommender",
+    "StateArrays",
+    "StateValues",
     "build_config",
     "config_help",
     "help_field",
+    "json_default",
+    "load_module_arrays",
+    "module_arrays",
+    "pack_state",
+    "prefixed",
+    "ragged_arrays",
+    "ragged_rows",
+    "unpack_state",
+    "unprefixed",
 ]
 
 
@@ -239,6 +255,135 @@ def config_help(config_class: type) -> list[tuple[str, Any, str]]:
     return rows
 
 
+# -- fitted state as named arrays and JSON values (artifacts) --------------------------------------
+StateArrays = dict[str, np.ndarray]
+"""Named arrays of a fitted state (safetensors-compatible: numeric or bool dtypes, any shape)."""
+StateValues = dict[str, Any]
+"""Small values of a fitted state, as JSON (numbers, strings, booleans, None, lists, string-keyed
+dicts; non-finite floats are kept as Python's JSON writes them)."""
+
+BASE_ATTRIBUTES = frozenset({"config", "n_items", "items", "world"})
+"""What every Recommender holds besides its fitted state (the constructor's and ``fit``'s own)."""
+SPARSE_PARTS = ("data", "indices", "indptr", "shape")
+"""A scipy sparse matrix is stored as the arrays ``NAME.data``, ``.indices``, ``.indptr``, ``.shape`` (CSR)."""
+
+
+def pack_state(attributes: Mapping[str, Any], owner: str) -> tuple[StateArrays, StateValues]:
+    """Split ``{name: value}`` into arrays (numpy arrays as they are, scipy sparse matrices as their
+    CSR parts) and JSON values; anything else is a :class:`CapabilityError` naming ``owner.name``."""
+    arrays: StateArrays = {}
+    values: StateValues = {}
+    for name, value in attributes.items():
+        where = f"{owner}.{name}"
+        if isinstance(value, np.ndarray):
+            arrays[name] = _plain_array(value, where)
+        elif _is_sparse(value):
+            csr = value.tocsr()
+            parts = (csr.data, csr.indices, csr.indptr, np.asarray(csr.shape, dtype=np.int64))
+            arrays.update({f"{name}.{part}": _plain_array(array, where) for part, array in zip(SPARSE_PARTS, parts)})
+        else:
+            values[name] = _json_value(value, where)
+    return arrays, values
+
+
+def unpack_state(arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], names: Sequence[str], owner: str) -> dict[str, Any]:
+    """The inverse of :func:`pack_state` for ``names``; a ``ValueError`` names one the state lacks."""
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in arrays:
+            out[name] = np.asarray(arrays[name])
+        elif f"{name}.indptr" in arrays:
+            import scipy.sparse as sp
+
+            data, indices, indptr, shape = (np.asarray(arrays[f"{name}.{part}"]) for part in SPARSE_PARTS)
+            out[name] = sp.csr_matrix((data, indices, indptr), shape=tuple(int(n) for n in shape))
+        elif name in values:
+            out[name] = values[name]
+        else:
+            raise ValueError(f"{owner}: the saved state has no {name!r}")
+    return out
+
+
+def prefixed(prefix: str, arrays: Mapping[str, np.ndarray]) -> StateArrays:
+    """``arrays`` with every name put under ``prefix.`` (a part of a larger state)."""
+    return {f"{prefix}.{name}": array for name, array in arrays.items()}
+
+
+def unprefixed(prefix: str, arrays: Mapping[str, np.ndarray]) -> StateArrays:
+    """The arrays under ``prefix.``, with the prefix removed (the inverse of :func:`prefixed`)."""
+    start = len(prefix) + 1
+    return {name[start:]: array for name, array in arrays.items() if name.startswith(prefix + ".")}
+
+
+def ragged_arrays(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of integers of any length as one flat int64 array and offsets [len(rows) + 1] (CSR-like)."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.array([len(row) for row in rows], dtype=np.int64), out=offsets[1:])
+    flat = np.fromiter((int(i) for row in rows for i in row), dtype=np.int64, count=int(offsets[-1]))
+    return flat, offsets
+
+
+def ragged_rows(flat: np.ndarray, offsets: np.ndarray) -> list[tuple[int, ...]]:
+    """The rows :func:`ragged_arrays` flattened, as tuples."""
+    values = flat.tolist()
+    bounds = offsets.tolist()
+    return [tuple(values[start:end]) for start, end in itertools.pairwise(bounds)]
+
+
+def module_arrays(module: Any, prefix: str) -> StateArrays:
+    """A torch module's ``state_dict()`` as numpy arrays under ``prefix.`` (copies, on the CPU)."""
+    return {f"{prefix}.{name}": tensor.detach().cpu().contiguous().clone().numpy() for name, tensor in module.state_dict().items()}
+
+
+def load_module_arrays(module: Any, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
+    """Load the arrays under ``prefix.`` into a torch module (strict: every tensor, right shapes)."""
+    import torch
+
+    device = next(iter(module.state_dict().values()), torch.zeros(0)).device
+    tensors = {name: torch.from_numpy(np.array(array)).to(device) for name, array in unprefixed(prefix, arrays).items()}
+    module.load_state_dict(tensors, strict=True)
+
+
+def _is_sparse(value: Any) -> bool:
+    if not hasattr(value, "tocsr"):
+        return False
+    import scipy.sparse as sp
+
+    return bool(sp.issparse(value))
+
+
+def _plain_array(array: np.ndarray, where: str) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise CapabilityError(f"{where}: arrays of dtype {array.dtype} cannot be saved (numbers and booleans only)")
+    return np.ascontiguousarray(array)
+
+
+def _json_value(value: Any, where: str) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _json_value(item, f"{where}.{key}") for key, item in value.items()}
+    raise CapabilityError(
+        f"{where}: a {type(value).__name__} is neither an array nor a JSON value; list the model's "
+        "state in state_attributes, or encode it in the model's own state()/restore()"
+    )
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy scalars and arrays, paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
 # -- the contract -------------------------------------------------------------------------------
 ConfigT = TypeVar("ConfigT")
 
@@ -255,6 +400,12 @@ class Recommender(ABC, Generic[ConfigT]):
     """Whether the order of the history changes the scores."""
     capabilities: ClassVar[Capabilities] = Capabilities()
     contract: ClassVar[ContractSettings] = ContractSettings()
+    state_attributes: ClassVar[tuple[str, ...] | None] = None
+    """The instance attributes holding what ``fit`` learned, saved by :meth:`state`: numpy arrays,
+    scipy sparse matrices (as their CSR parts) and JSON values. ``None``: every attribute ``fit``
+    added. Models whose state is dicts, lists or a network extend :meth:`state`/:meth:`restore`."""
+    unsaveable_reason: ClassVar[str] = ""
+    """Why this model cannot be saved (``""``: it can): :meth:`state` raises a CapabilityError with it."""
     config: ConfigT
 
     @classmethod
@@ -409,6 +560,42 @@ class Recommender(ABC, Generic[ConfigT]):
             item=int(item),
             summary=f"{self.name} gives this item score {float(scores[0, item]):.4g}.",
         )
+
+    # -- fitted state (artifacts) ------------------------------------------------------------------
+    def state(self) -> tuple[StateArrays, StateValues]:
+        """What ``fit`` learned, as named arrays and JSON values: the attributes of
+        ``state_attributes`` (:func:`pack_state`) and ``n_items``. :meth:`restore` rebuilds the
+        fitted model from them. Models with other state extend both (``super().state()`` first)."""
+        n_items = self.require_fitted()
+        self._check_saveable()
+        arrays, values = pack_state({name: getattr(self, name) for name in self._saved_names()}, self.name)
+        values["n_items"] = n_items
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        """Set the fitted state :meth:`state` gave (on a model built with the same config); the
+        model then scores exactly as the one saved. ``items``: the catalog, as ``fit`` would store it."""
+        self._check_saveable()
+        names = self._saved_names(arrays, values)
+        for name, value in unpack_state(arrays, values, names, self.name).items():
+            setattr(self, name, value)
+        self.items = items
+        self.n_items = int(values["n_items"])
+        return self
+
+    def _check_saveable(self) -> None:
+        if self.unsaveable_reason:
+            raise CapabilityError(f"{self.name} cannot be saved: {self.unsaveable_reason}")
+
+    def _saved_names(self, arrays: Mapping[str, Any] | None = None, values: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        """``state_attributes``, or (``None``) what ``fit`` added: the instance's own attributes when
+        saving, the names in the saved state when restoring."""
+        if self.state_attributes is not None:
+            return self.state_attributes
+        if arrays is None or values is None:
+            return tuple(name for name in vars(self) if name not in BASE_ATTRIBUTES)
+        names = {name.split(".")[0] for name in arrays} | set(values)
+        return tuple(sorted(names - BASE_ATTRIBUTES))
 
     # -- helpers for subclasses -------------------------------------------------------------
     def require_fitted(self) -> int:

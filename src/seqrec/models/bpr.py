@@ -44,7 +44,6 @@ from seqrec.models.pairwise import (
     PairwiseModule,
     PairwiseRecommender,
     TripleBatch,
-    TripleSampler,
     normal_parameter,
     require_positive,
     seeded_generator,
@@ -102,8 +101,8 @@ class BPRMF(PairwiseRecommender[BPRConfig, BPRFactors]):
     min_position = 0
     exclude_bought = True
 
-    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> BPRFactors:
-        return BPRFactors(len(train), train.n_items, self.config)
+    def build_parameters(self, n_users: int, n_items: int, train_items: torch.Tensor) -> BPRFactors:
+        return BPRFactors(n_users, n_items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def item_factors(self) -> torch.Tensor:

@@ -56,7 +56,6 @@ from seqrec.models.pairwise import (
     PairwiseModule,
     PairwiseRecommender,
     TripleBatch,
-    TripleSampler,
     flat_ranges,
     history_context,
     normal_parameter,
@@ -87,7 +86,7 @@ class FossilConfig(PairwiseConfig):
 class FossilParameters(PairwiseModule):
     """``P``, ``Q`` [n_items + 1, d], ``β`` [n_items + 1], ``η`` [L] and ``η^u`` [U, L]."""
 
-    def __init__(self, n_users: int, n_items: int, train: SequenceData, config: FossilConfig) -> None:
+    def __init__(self, n_users: int, n_items: int, train_items: torch.Tensor, config: FossilConfig) -> None:
         super().__init__()
         generator = seeded_generator(config.seed)
         self.history_factors = normal_parameter((n_items + 1, config.dim), config.init_std, generator)  # P
@@ -95,7 +94,7 @@ class FossilParameters(PairwiseModule):
         self.item_bias = torch.nn.Parameter(torch.zeros(n_items + 1))  # β
         self.chain_weights = torch.nn.Parameter(torch.zeros(config.order))  # η
         self.user_chain_weights = torch.nn.Parameter(torch.zeros(n_users, config.order))  # η^u
-        self.train_items = torch.from_numpy(train.items.astype(np.int64))  # [N] flat training sequences
+        self.train_items = train_items  # [N] flat training sequences
         self.reg, self.alpha, self.order = config.reg, config.alpha, config.order
 
     def history_factor_rows(self, items: torch.Tensor) -> torch.Tensor:
@@ -190,8 +189,8 @@ class Fossil(PairwiseRecommender[FossilConfig, FossilParameters]):
             "alpha": trial.suggest_float("alpha", 0.0, 1.0),
         }
 
-    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> FossilParameters:
-        return FossilParameters(len(train), train.n_items, train, self.config)
+    def build_parameters(self, n_users: int, n_items: int, train_items: torch.Tensor) -> FossilParameters:
+        return FossilParameters(n_users, n_items, train_items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def personal_weights(self, histories: SequenceData) -> torch.Tensor:

@@ -54,7 +54,6 @@ from seqrec.models.pairwise import (
     PairwiseModule,
     PairwiseRecommender,
     TripleBatch,
-    TripleSampler,
     history_context,
     normal_parameter,
     previous_items,
@@ -132,8 +131,8 @@ class FPMC(PairwiseRecommender[FPMCConfig, FPMCFactors]):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {**super().search_space(trial), "basket": trial.suggest_int("basket", 1, 3)}
 
-    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> FPMCFactors:
-        return FPMCFactors(len(train), train.n_items, sampler.items, self.config)
+    def build_parameters(self, n_users: int, n_items: int, train_items: torch.Tensor) -> FPMCFactors:
+        return FPMCFactors(n_users, n_items, train_items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def fold_in(self, histories: SequenceData) -> tuple[torch.Tensor, FoldInPairs, torch.Tensor]:

@@ -163,6 +163,7 @@ class Item2Vec(Recommender[Item2VecConfig]):
     Config = Item2VecConfig
     era = 1
     sequential = True
+    state_attributes = ("input_vectors", "output_vectors", "seen")
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -116,6 +116,7 @@ class ItemKNN(Recommender[ItemKNNConfig]):
     Config = ItemKNNConfig
     era = 0
     sequential = False
+    state_attributes = ("similarity",)
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -44,14 +44,14 @@ in one CSR matrix per order. Order 1 is therefore one sparse row lookup per hist
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
-from seqrec.data.types import SequenceData
+from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
     NEG_INF,
     ConfigError,
@@ -59,7 +59,13 @@ from seqrec.models.base import (
     Explanation,
     ExplanationKind,
     Recommender,
+    StateArrays,
+    StateValues,
     help_field,
+    pack_state,
+    prefixed,
+    unpack_state,
+    unprefixed,
 )
 
 SCORE_BATCH = 512
@@ -109,6 +115,9 @@ class MarkovChain(Recommender[MarkovChainConfig]):
     Config: ClassVar[type] = MarkovChainConfig
     era: ClassVar[int] = 1
     sequential: ClassVar[bool] = True
+    state_attributes: ClassVar[tuple[str, ...]] = ("_unigram_counts",)
+    """Saved with the counts of every order (``order{m}.keys``, ``.contexts``, ``.counts`` as CSR);
+    the smoothed probabilities are recomputed from them on restore (the same arithmetic)."""
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
@@ -117,8 +126,8 @@ class MarkovChain(Recommender[MarkovChainConfig]):
     # -- fit ------------------------------------------------------------------------------
     def _fit(self, train: SequenceData, valid: Any) -> None:
         order, discount = int(self.config.order), float(self.config.discount)
-        self._unigram = _unigram_distribution(train, discount)  # [n_items + 1]
         self._unigram_counts = train.item_counts()  # [n_items + 1]
+        self._unigram = _unigram_distribution(self._unigram_counts, discount, train.n_items)  # [n_items + 1]
         self._levels: list[_Level] = []
         # Before every position sits the empty (order-0) context, row 0.
         suffix_rows = np.zeros(train.n_interactions, dtype=np.int64)  # [N]
@@ -127,6 +136,24 @@ class MarkovChain(Recommender[MarkovChainConfig]):
             level, suffix_rows = _count_level(train, m, discount, suffix_rows, n_suffix_rows)
             self._levels.append(level)
             n_suffix_rows = len(level.keys)
+
+    # -- state ----------------------------------------------------------------------------
+    def state(self) -> tuple[StateArrays, StateValues]:
+        arrays, values = super().state()
+        for m, level in enumerate(self._levels, start=1):
+            parts, _ = pack_state({"keys": level.keys, "contexts": level.contexts, "counts": level.counts}, self.name)
+            arrays.update(prefixed(f"order{m}", parts))
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        super().restore(arrays, values, items=items)
+        discount = float(self.config.discount)
+        self._unigram = _unigram_distribution(self._unigram_counts, discount, self.require_fitted())
+        self._levels = []
+        for m in range(1, int(self.config.order) + 1):
+            parts = unpack_state(unprefixed(f"order{m}", arrays), {}, ("keys", "contexts", "counts"), f"{self.name} order {m}")
+            self._levels.append(_make_level(parts["keys"], parts["counts"], discount, parts["contexts"]))
+        return self
 
     # -- score ----------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
@@ -250,12 +277,13 @@ def _unigram_backoff(counts: np.ndarray, discount: float) -> float:
     return 1.0 if total == 0 else discount * np.count_nonzero(counts) / total
 
 
-def _unigram_distribution(train: SequenceData, discount: float) -> np.ndarray:
-    """P_0 [n_items + 1]: discounted popularity interpolated with the uniform distribution."""
-    counts = train.item_counts().astype(np.float64)  # [n_items + 1], index 0 is 0
+def _unigram_distribution(item_counts: np.ndarray, discount: float, n_items: int) -> np.ndarray:
+    """P_0 [n_items + 1] from the training counts of every item: discounted popularity
+    interpolated with the uniform distribution."""
+    counts = item_counts.astype(np.float64)  # [n_items + 1], index 0 is 0
     total = counts.sum()
     discounted = np.maximum(counts - discount, 0.0) / total if total > 0 else np.zeros_like(counts)
-    probs = discounted + _unigram_backoff(counts, discount) / train.n_items
+    probs = discounted + _unigram_backoff(counts, discount) / n_items
     probs[0] = 0.0
     return probs
 

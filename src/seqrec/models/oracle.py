@@ -96,6 +96,11 @@ class OracleRecommender(Recommender[OracleConfig]):
     """Not a method of any era: a reference ceiling (listed with era 0 for tables)."""
     sequential: ClassVar[bool] = True
     capabilities: ClassVar[Capabilities] = Capabilities(needs_world=True)
+    unsaveable_reason: ClassVar[str] = (
+        "an oracle learns nothing: it scores with the shop world's generator (its hidden shopper "
+        "states and catalog), a reference for evaluation rather than a deployable model; fit it "
+        "on the world (seqrec.data.shop.make_shop_dataset) where it is needed"
+    )
     contract: ClassVar[ContractSettings] = ContractSettings(
         {"samples": 4},
         known_answer="hand-checked",

@@ -41,17 +41,25 @@ to split a score over the history items.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqrec.data.types import SequenceData
-from seqrec.models.base import ConfigError, Recommender, help_field
+from seqrec.data.types import ItemInfo, SequenceData
+from seqrec.models.base import (
+    ConfigError,
+    Recommender,
+    StateArrays,
+    StateValues,
+    help_field,
+    load_module_arrays,
+    module_arrays,
+)
 
 ProgressCallback = Callable[[int, float], None]
 """Called after each epoch with (epoch number from 1, mean training loss)."""
@@ -439,6 +447,9 @@ class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT,
     epochs (``valid`` is not used). ``score`` scores ``score_chunk`` histories at a time with
     :meth:`chunk_scores`. :meth:`pairs_for` and :meth:`solve_user` are the fold-in with the
     model's settings; the model turns its margin into features and offsets between the two.
+
+    Saved state: the parameters' ``state_dict()`` as ``factors.<name>`` arrays, ``n_users`` and
+    the loss of every epoch; :meth:`restore` builds empty parameters and loads them.
     """
 
     min_position: ClassVar[int] = 1
@@ -448,8 +459,10 @@ class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT,
     """Negatives are items the user never bought (BPR) rather than any item but the positive (S-BPR)."""
     score_chunk: ClassVar[int] = 128
     """Histories scored at once (bounds the [B, S, d] fold-in features)."""
+    state_attributes: ClassVar[tuple[str, ...]] = ("n_users", "loss_history")
     factors: ParametersT
     loss_history: list[float]
+    n_users: int
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
@@ -462,12 +475,26 @@ class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT,
         sampler = TripleSampler(
             train, min_position=self.min_position, seed=self.config.seed, exclude_bought=self.exclude_bought
         )
-        self.factors = self.build_parameters(train, sampler)
+        self.n_users = len(train)
+        self.factors = self.build_parameters(self.n_users, train.n_items, sampler.items)
         self.loss_history = train_pairwise(self.factors, sampler, self.config, progress)
 
     @abstractmethod
-    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> ParametersT:
-        """The model's freshly initialised parameters for ``train``."""
+    def build_parameters(self, n_users: int, n_items: int, train_items: torch.Tensor) -> ParametersT:
+        """The model's freshly initialised parameters for ``n_users`` training rows and ``n_items``
+        items; ``train_items`` [N] is the flat training item array (empty when restoring a saved
+        model: the parameters are only scored then, never trained)."""
+
+    def state(self) -> tuple[StateArrays, StateValues]:
+        arrays, values = super().state()
+        arrays.update(module_arrays(self.factors, "factors"))
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        super().restore(arrays, values, items=items)
+        self.factors = self.build_parameters(self.n_users, self.require_fitted(), torch.zeros(0, dtype=torch.int64))
+        load_module_arrays(self.factors, arrays, "factors")
+        return self
 
     @abstractmethod
     def chunk_scores(self, histories: SequenceData) -> torch.Tensor:

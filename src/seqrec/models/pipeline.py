@@ -14,20 +14,24 @@ item the retriever did not propose is a miss, as it would be in production.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from seqrec.data.types import SequenceData
+from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
     Capabilities,
     CapabilityError,
     Explanation,
     ExplanationKind,
     Recommender,
+    StateArrays,
+    StateValues,
     help_field,
+    prefixed,
+    unprefixed,
 )
 from seqrec.ranking import Exclusion
 
@@ -43,6 +47,8 @@ class TwoStage(Recommender[TwoStageConfig]):
     name: ClassVar[str] = "two-stage"
     Config: ClassVar[type] = TwoStageConfig
     capabilities: ClassVar[Capabilities] = Capabilities(dense_scores=False)
+    state_attributes: ClassVar[tuple[str, ...]] = ()
+    STAGES: ClassVar[tuple[str, str]] = ("retriever", "reranker")
 
     def __init__(self, retriever: Recommender[Any], reranker: Recommender[Any], config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -56,6 +62,25 @@ class TwoStage(Recommender[TwoStageConfig]):
     def _fit(self, train: SequenceData, valid: Any) -> None:
         for stage in (self.retriever, self.reranker):
             stage.fit(train, valid, items=self.items, world=self.world)
+
+    def state(self) -> tuple[StateArrays, StateValues]:
+        """Each stage's state under its role (``retriever.<name>``, ``reranker.<name>``)."""
+        arrays, values = super().state()
+        for role, stage in zip(self.STAGES, (self.retriever, self.reranker)):
+            stage_arrays, stage_values = stage.state()
+            arrays.update(prefixed(role, stage_arrays))
+            values[role] = {"model": stage.name, "state": stage_values}
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        """Restore both stages (this pipeline must have been built with the same two models)."""
+        super().restore(arrays, values, items=items)
+        for role, stage in zip(self.STAGES, (self.retriever, self.reranker)):
+            saved = values[role]
+            if saved["model"] != stage.name:
+                raise ValueError(f"{self.name}: the saved {role} is {saved['model']}, this pipeline's is {stage.name}")
+            stage.restore(unprefixed(role, arrays), saved["state"], items=items)
+        return self
 
     def _recommend(self, histories: SequenceData, k: int, exclusion: Exclusion) -> np.ndarray:
         candidates = self.retriever.recommend(histories, max(k, self.config.n_candidates), exclusion)  # [B, C]

@@ -35,6 +35,7 @@ class Popularity(Recommender[PopularityConfig]):
     Config = PopularityConfig
     era = 0
     sequential = False
+    state_attributes = ("counts",)
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -57,13 +57,13 @@ Scores
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from seqrec.data.types import SequenceData
+from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
     NEG_INF,
     Capabilities,
@@ -72,7 +72,11 @@ from seqrec.models.base import (
     Explanation,
     ExplanationKind,
     Recommender,
+    StateArrays,
+    StateValues,
     help_field,
+    ragged_arrays,
+    ragged_rows,
 )
 
 Pattern = tuple[int, ...]
@@ -253,6 +257,10 @@ class SequentialRules(Recommender[SequentialRulesConfig]):
     Config: ClassVar[type] = SequentialRulesConfig
     era: ClassVar[int] = 1
     sequential: ClassVar[bool] = True
+    state_attributes: ClassVar[tuple[str, ...]] = ("_popularity",)
+    """Saved with the antecedents (``antecedents.items`` flat with ``.offsets``, ``.support``) and
+    the rules (``rules.antecedent_items``/``.antecedent_offsets``, ``.consequent``, ``.support``,
+    ``.antecedent_support``, ``.confidence``), in mining order; the indexes are rebuilt on restore."""
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:
@@ -275,6 +283,40 @@ class SequentialRules(Recommender[SequentialRulesConfig]):
         self._index_rules()
         counts = train.item_counts().astype(np.float64)  # [n_items + 1]
         self._popularity = counts / counts.max() if counts.max() > 0 else counts
+
+    def state(self) -> tuple[StateArrays, StateValues]:
+        arrays, values = super().state()
+        patterns, pattern_offsets = ragged_arrays(list(self.antecedents))
+        antecedents, antecedent_offsets = ragged_arrays([rule.antecedent for rule in self.rules])
+        arrays.update(
+            {
+                "antecedents.items": patterns,
+                "antecedents.offsets": pattern_offsets,
+                "antecedents.support": np.array(list(self.antecedents.values()), dtype=np.int64),
+                "rules.antecedent_items": antecedents,
+                "rules.antecedent_offsets": antecedent_offsets,
+                "rules.consequent": np.array([rule.consequent for rule in self.rules], dtype=np.int64),
+                "rules.support": np.array([rule.support for rule in self.rules], dtype=np.int64),
+                "rules.antecedent_support": np.array([rule.antecedent_support for rule in self.rules], dtype=np.int64),
+                "rules.confidence": np.array([rule.confidence for rule in self.rules], dtype=np.float64),
+            }
+        )
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        super().restore(arrays, values, items=items)
+        patterns = ragged_rows(arrays["antecedents.items"], arrays["antecedents.offsets"])
+        self.antecedents = dict(zip(patterns, arrays["antecedents.support"].tolist()))
+        columns = (
+            ragged_rows(arrays["rules.antecedent_items"], arrays["rules.antecedent_offsets"]),
+            arrays["rules.consequent"].tolist(),
+            arrays["rules.support"].tolist(),
+            arrays["rules.antecedent_support"].tolist(),
+            arrays["rules.confidence"].tolist(),
+        )
+        self.rules = [Rule(*row) for row in zip(*columns)]
+        self._index_rules()
+        return self
 
     def _index_rules(self) -> None:
         """Rules grouped by antecedent: consequents [R_a] and confidences [R_a] per antecedent."""

@@ -221,6 +221,15 @@ class SKNN(Recommender[SKNNConfig]):
     Config = SKNNConfig
     era = 1
     sequential = True
+    state_attributes = (
+        "session_items",
+        "item_sessions",
+        "session_sizes",
+        "session_users",
+        "session_positions",
+        "session_sequences",
+        "recency",
+    )
 
     @classmethod
     def search_space(cls, trial: Any) -> dict[str, Any]:

@@ -45,7 +45,6 @@ from seqrec.models.pairwise import (
     PairwiseModule,
     PairwiseRecommender,
     TripleBatch,
-    TripleSampler,
     history_context,
     normal_parameter,
     previous_items,
@@ -121,8 +120,8 @@ class TransRec(PairwiseRecommender[TransRecConfig, TransRecParameters]):
     def search_space(cls, trial: Any) -> dict[str, Any]:
         return {**super().search_space(trial), "fold_in": trial.suggest_categorical("fold_in", [False, True])}
 
-    def build_parameters(self, train: SequenceData, sampler: TripleSampler) -> TransRecParameters:
-        return TransRecParameters(len(train), train.n_items, sampler.items, self.config)
+    def build_parameters(self, n_users: int, n_items: int, train_items: torch.Tensor) -> TransRecParameters:
+        return TransRecParameters(n_users, n_items, train_items, self.config)
 
     # -- fold-in and scoring ------------------------------------------------------------------------
     def user_translations(self, histories: SequenceData) -> torch.Tensor:

@@ -5,21 +5,36 @@ so ``self.config`` is type-checked per model. It builds the network (``build_net
 with the shared :class:`~seqrec.models.neural.trainer.Trainer` and scores with it; explanations
 start from :meth:`NeuralRecommender.explain_inputs`. :class:`AttentionRecommender` adds the one
 attention explanation of the transformer models (SASRec, BERT4Rec, CL4SRec, DuoRec).
+
+Saved state (:meth:`NeuralRecommender.state`): the network's ``state_dict()`` tensors as
+``network.<name>`` arrays (safetensors-compatible) and the training record (per-epoch losses,
+metrics and times); :meth:`NeuralRecommender.restore` rebuilds the network with
+``build_network(n_items)``, loads the weights and puts it in eval mode.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from seqrec.data.splits import EvalSet
-from seqrec.data.types import SequenceData
-from seqrec.models.base import NEG_INF, Explanation, Recommender
+from seqrec.data.types import ItemInfo, SequenceData
+from seqrec.models.base import (
+    NEG_INF,
+    Explanation,
+    Recommender,
+    StateArrays,
+    StateValues,
+    load_module_arrays,
+    module_arrays,
+)
 from seqrec.models.neural.batching import history_inputs
 from seqrec.models.neural.config import NeuralConfig
 from seqrec.models.neural.explanations import (
@@ -46,6 +61,7 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
     Config: ClassVar[type] = NeuralConfig
     era: ClassVar[int] = 2
     sequential: ClassVar[bool] = True
+    state_attributes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
@@ -73,6 +89,31 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
         trainer = Trainer(self.config, lambda: self.build_network(train.n_items), callbacks=callbacks)
         self.network, self.training = trainer.fit(train, valid)
         self.n_items = train.n_items
+
+    def state(self) -> tuple[StateArrays, StateValues]:
+        arrays, values = super().state()
+        arrays.update(module_arrays(self.require_network(), "network"))
+        values["training"] = dataclasses.asdict(self.training) if self.training is not None else None
+        return arrays, values
+
+    def restore(self, arrays: Mapping[str, np.ndarray], values: Mapping[str, Any], *, items: ItemInfo | None = None) -> Self:
+        super().restore(arrays, values, items=items)
+        network = self.build_network(self.require_fitted())
+        load_module_arrays(network, arrays, "network")
+        self.network = network.to(self._usable_device()).eval()
+        record = values.get("training")
+        if record is not None:
+            epochs = [EpochRecord(**epoch) for epoch in record["records"]]
+            self.training = TrainingResult(**{**record, "records": epochs})
+        return self
+
+    def _usable_device(self) -> str:
+        """``config.device``, or the CPU (with a warning) for a CUDA device this machine lacks."""
+        device = self.config.device
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            warnings.warn(f"{self.name} was trained on {device!r}, which this machine lacks: scoring on the CPU", stacklevel=3)
+            self.config.device = device = "cpu"
+        return device
 
     def require_network(self) -> SequenceNetwork:
         """The trained network; raises if ``fit`` has not run."""
