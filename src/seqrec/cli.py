@@ -325,6 +325,28 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+@app.command()
+def serve(
+    artifacts: list[Path] = typer.Argument(..., help="Artifact folders written by `seqrec train` (one model each)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on (0: any free port)."),
+    api_key: str | None = typer.Option(
+        None, envvar="SEQREC_API_KEY", help="Require this key in the X-API-Key header (default: $SEQREC_API_KEY, else none)."
+    ),
+    batch_wait_ms: float = typer.Option(2.0, help="How long concurrent requests wait to be scored together."),
+    threads: int = typer.Option(1, help="CPU threads for torch and BLAS."),
+) -> None:
+    """Serve trained models over HTTP (/recommend, /recommend/batch, /explain, /health, /model) and
+    the playground page at /."""
+    from seqrec.experiment import check_threads, set_threads
+    from seqrec.serving.server import load_predictors
+    from seqrec.serving.server import serve as run_server
+
+    check_threads(threads)
+    set_threads(threads)
+    run_server(load_predictors(artifacts), host, port, api_key=api_key, batch_wait_ms=batch_wait_ms)
+
+
 @app.command("models")
 def list_models() -> None:
     """List the registered models and their settings."""

@@ -38,3 +38,10 @@ def test_exclude_seen_and_explain_with_titles() -> None:
     assert explanation["item"] == "sku-4" and "Item" in explanation["summary_titled"]
     with pytest.raises(ValueError, match="k must be"):
         predictor.recommend([["sku-1"]], k=0)
+
+
+def test_excluded_items_never_fill_a_short_list() -> None:
+    predictor = _predictor()
+    history = [f"sku-{i}" for i in range(1, 11)]  # 10 of the 11 items
+    (answer,) = predictor.recommend([history], k=5, exclude_seen=True)
+    assert [r.item for r in answer.items] == ["sku-11"]

@@ -17,6 +17,7 @@ from typing import Any
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import Recommender
 from seqrec.models.titles import titled_evidence, titled_summary
+from seqrec.ranking import Exclusion
 
 
 class UnknownItemsError(ValueError):
@@ -110,10 +111,18 @@ class Predictor:
                 raise ValueError(f"{len(timestamps)} timestamp lists for {len(histories)} histories")
             times = [_known_times(h, t, self) for h, t in zip(histories, timestamps)]
         data = SequenceData.from_lists([r.items for r in resolved], self.items.n_items, times, users=[-1] * len(resolved))
-        ids, scores = self.model.recommend_with_scores(data, k, exclude=exclude_seen)
+        exclusion = Exclusion.of(exclude_seen)
+        ids, scores = self.model.recommend_with_scores(data, k, exclude=exclusion)
+        # When fewer than k items are left after the exclusion, a dense top-k fills the list with
+        # excluded ones: a user asked for them to be left out, so they are dropped here.
+        allowed = exclusion.drop(ids, data) != 0
         return [
             RecommendationList(
-                [self._entry(int(item), rank + 1, None if scores is None else float(scores[row, rank])) for rank, item in enumerate(ids[row])],
+                [
+                    self._entry(int(item), rank + 1, None if scores is None else float(scores[row, rank]))
+                    for rank, item in enumerate(ids[row])
+                    if allowed[row, rank]
+                ],
                 resolved[row].unknown,
             )
             for row in range(len(resolved))

@@ -844,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.artifacts:
-            predictors = _load_artifacts(args.artifacts)
+            predictors = load_predictors(args.artifacts)
         else:
             from seqrec.experiment import check_config, load_config_file
 
@@ -859,14 +859,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve(predictors, args.host, args.port, batch_wait_ms=args.batch_wait_ms, log_level=args.log_level)
 
 
-def _load_artifacts(folders: Sequence[Path]) -> dict[str, Predictor]:
-    from seqrec.serving.artifact import load_artifact  # written separately; needed only here
+def load_predictors(folders: Sequence[Path]) -> dict[str, Predictor]:
+    """Predictors of artifact folders written by `seqrec train`, keyed by model name."""
+    from seqrec.serving.artifact import load_artifact
 
     predictors: dict[str, Predictor] = {}
     for folder in folders:
         predictor = load_artifact(folder)
         if predictor.name in predictors:
-            raise ValueError(f"two artifacts hold a model named {predictor.name!r}")
+            raise ValueError(f"{folder}: another artifact already serves a model named {predictor.name!r}; serve them from two processes")
         predictors[predictor.name] = predictor
     return predictors
 
