@@ -201,9 +201,10 @@ def _strings(values: Sequence[str]) -> np.ndarray:
 # =============================================================================================
 # Cache
 # =============================================================================================
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 """Bumped whenever the stored layout or the cleaning rules change, so old entries are ignored.
-2: numeric timestamps of tables and atomic files are read in a unit told by their magnitude."""
+2: numeric timestamps of tables and atomic files are read in a unit told by their magnitude.
+3: Amazon item texts carry the brand and the category paths."""
 _CONTENT_HASH_LIMIT = 8 * 2**20  # files up to 8 MiB are keyed by content, larger by size + mtime
 _FILES = ("users.parquet", "items.parquet", "interactions.parquet")
 

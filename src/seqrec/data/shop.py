@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from seqrec.data.shop_catalog import ShopCatalog, build_catalog
+from seqrec.data.shop_catalog import PRODUCT_LINES, ProductLine, ShopCatalog, build_catalog
 from seqrec.data.types import Catalog, Dataset, SequenceData
 
 DAY = 86_400
@@ -872,15 +872,7 @@ class ShopWorld:
     # -- the dataset --------------------------------------------------------------------------
     def to_dataset(self, name: str = "shop") -> Dataset:
         catalog = self.catalog
-        text = [""] + [
-            f"{catalog.titles[i]}. Category: {catalog.categories[i]}."
-            + (
-                f" Consumable, usually re-bought every {int(catalog.cycle_days[i])} days."
-                if catalog.cycle_days[i] > 0
-                else ""
-            )
-            for i in range(1, catalog.n_items + 1)
-        ]
+        text = item_descriptions(catalog)
         item_labels = np.array(["<pad>"] + [f"shop-{i:04d}" for i in range(1, catalog.n_items + 1)])
         catalog_frame = pl.DataFrame(
             {
@@ -903,8 +895,48 @@ class ShopWorld:
                 "personas": dict(self.personas),
                 "catalog": Catalog(catalog_frame),
                 "seed": self.seed,
+                "item_texts": np.array(text, dtype=object),
             },
         )
+
+
+def item_descriptions(catalog: ShopCatalog) -> list[str]:
+    """A one-line description of every item (``""`` at padding), written from the catalog's own
+    attributes: product line and variant, consumable re-buy cycle or durable good, and the
+    journey the item is a step of. Fixed data only (no random draw): the same in every world.
+
+    ``"Clumping Cat Litter, Lavender, 25 lb"`` reads ``"Clumping Cat Litter in the variant
+    Lavender, 25 lb (one of 3 variants). A consumable, re-bought about every 30 days."``
+    """
+    # Items are numbered as build_catalog numbers them: product lines in order, then variants.
+    variants = [
+        (line, variant, title)
+        for lines in PRODUCT_LINES.values()
+        for line in lines
+        for variant, title in zip(line.variants or ("",), line.titles())
+    ]
+    texts = [""]
+    for item, (line, variant, title) in enumerate(variants, start=1):
+        if title != catalog.titles[item]:
+            raise ValueError(f"shop catalog: item {item} is {catalog.titles[item]!r}, not {title!r}")
+        texts.append(" ".join(_description_sentences(catalog, item, line, variant)))
+    return texts
+
+
+def _description_sentences(catalog: ShopCatalog, item: int, line: ProductLine, variant: str) -> list[str]:
+    if len(line.variants) > 1:
+        sentences = [f"{line.name} in the variant {variant} (one of {len(line.variants)} variants)."]
+    else:
+        sentences = [f"{line.name}, {variant}." if variant else f"{line.name}."]
+    if catalog.cycle_days[item] > 0:
+        sentences.append(f"A consumable, re-bought about every {int(catalog.cycle_days[item])} days.")
+    else:
+        sentences.append("A durable good, bought once.")
+    journey = int(catalog.item_journey[item])
+    if journey >= 0:
+        name, n_steps = catalog.journeys[journey].name, len(catalog.journeys[journey].steps)
+        sentences.append(f"Step {int(catalog.item_step[item]) + 1} of {n_steps} of the '{name}' journey.")
+    return sentences
 
 
 def _is_prefix(history: np.ndarray, items: np.ndarray) -> bool:

@@ -236,6 +236,33 @@ class ItemInfo:
         return ItemInfo(labels, labels.copy(), np.array(["", *["unknown"] * n_items], dtype=object), np.full(n_items + 1, "", dtype=object))
 
 
+NO_CATEGORY = frozenset({"", "unknown", "<pad>"})
+"""Category values that say nothing about an item (left out of its document)."""
+
+
+def item_documents(items: ItemInfo) -> list[str]:
+    """One document per item for a text encoder, ``[n_items + 1]`` strings (``""`` at padding):
+    ``"<title>. Category: <category>. <text>"``.
+
+    A category that says nothing (``"unknown"``, empty) is left out, and so is the title at the
+    start of a text that already begins with it (MovieLens and Amazon texts do). An item without
+    text is its title and category, so ids-only item info still gives one distinct document per
+    item (its id).
+    """
+    documents = [""]
+    for title, category, text in zip(items.titles[1:], items.categories[1:], items.texts[1:]):
+        title, category, text = str(title).strip(), str(category).strip(), str(text).strip()
+        if title and text.startswith(title):
+            text = text[len(title) :].lstrip(" .,;:-")
+        parts = [title] if title else []
+        if category not in NO_CATEGORY:
+            parts.append(f"Category: {category}")
+        if text:
+            parts.append(text)
+        documents.append(". ".join(part.rstrip(".") for part in parts) + ("." if parts else ""))
+    return documents
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A cleaned dataset with dense ids.

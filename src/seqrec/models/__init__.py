@@ -83,6 +83,7 @@ REGISTRY = Registry(
         "sknn": ("seqrec.models.session_knn", "SKNN"),
         "v-sknn": ("seqrec.models.session_knn", "VSKNN"),
         "item2vec": ("seqrec.models.item2vec", "Item2Vec"),
+        "unisrec": ("seqrec.models.neural.unisrec", "UniSRec"),
     }
 )
 

@@ -56,9 +56,10 @@ def load_amazon(
     ``overall`` and ``unixReviewTime`` (seconds); 2023 uses ``user_id``, ``parent_asin`` (or
     ``asin`` when absent), ``rating`` and ``timestamp`` in **milliseconds**. The metadata file
     gives ``title`` and a category (``main_category``, ``main_cat``, the first of
-    ``categories`` or ``category``); 2014 metadata, written as Python literals, is read too.
-    ``time_unit`` other than ``auto`` overrides the release's unit; a time before 1970 or in the
-    future is an error unless ``allow_any_time``. A UTF-8 byte-order mark is dropped.
+    ``categories`` or ``category``) and the item text (title, brand, category paths, description,
+    features); 2014 metadata, written as Python literals, is read too. ``time_unit`` other than
+    ``auto`` overrides the release's unit; a time before 1970 or in the future is an error unless
+    ``allow_any_time``. A UTF-8 byte-order mark is dropped.
     """
     reviews_path = Path(reviews_path)
     schema: _AmazonSchema | None = None
@@ -151,14 +152,49 @@ def _amazon_category(record: Mapping[str, Any]) -> str | None:
 
 
 def _amazon_text(record: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for key in ("title", "description", "features", "feature"):
+    """Title, brand, category paths, description and features, as UniSRec's item text (title,
+    categories, brand; Hou et al. 2022) plus the free text: ``"Dune. Brand: Ace. Categories:
+    Books > Science Fiction. ..."``."""
+    title = str(record.get("title") or "").strip()
+    parts: list[str] = [title if title.endswith(".") else f"{title}."] if title else []
+    brand = _amazon_brand(record)
+    if brand:
+        parts.append(f"Brand: {brand}.")
+    paths = _amazon_category_paths(record)
+    if paths:
+        parts.append(f"Categories: {'; '.join(paths)}.")
+    for key in ("description", "features", "feature"):
         value = record.get(key)
         if isinstance(value, list):
             parts.extend(str(v) for v in value if v)
         elif value:
             parts.append(str(value))
     return " ".join(parts)
+
+
+def _amazon_brand(record: Mapping[str, Any]) -> str:
+    """``brand`` (2014/2018), else ``store`` or ``details["Brand"]`` (2023); ``""`` when none."""
+    details = record.get("details")
+    for value in (record.get("brand"), record.get("store"), details.get("Brand") if isinstance(details, dict) else None):
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _amazon_category_paths(record: Mapping[str, Any]) -> list[str]:
+    """Category paths as ``"A > B > C"``: 2014 nests several (``[["Books", "Fiction"]]``), 2018
+    and 2023 give one flat list (``category`` / ``categories``)."""
+    paths: list[str] = []
+    for key in ("categories", "category"):
+        value = record.get(key)
+        if not isinstance(value, list) or not value:
+            continue
+        nested = value if all(isinstance(v, list) for v in value) else [value]
+        for path in nested:
+            joined = " > ".join(str(v) for v in path if isinstance(v, str) and v)
+            if joined and joined not in paths:
+                paths.append(joined)
+    return paths
 
 
 def _json_records(path: Path, python_literals: bool) -> Iterator[tuple[int, dict[str, Any]]]:

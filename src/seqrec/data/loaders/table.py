@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -89,12 +89,15 @@ def load_table(
     time_unit: str = "auto",
     allow_any_time: bool = False,
     encoding: str = "utf-8",
+    text_columns: Sequence[str] = (),
 ) -> LoadResult:
     """Load a CSV / TSV / ``.txt`` (with ``sep``) / Parquet table with a header row.
 
     ``columns`` maps our roles to the file's column names: ``user``, ``item`` and
     ``timestamp`` are required, ``weight`` is optional (1.0 when absent), and ``title`` /
     ``category`` (optional) make a catalog from the same rows (first row per item wins).
+    ``text_columns`` names the columns whose values, joined, are each item's free text
+    (joined by ". "); they make a catalog too.
 
     Timestamps: numbers or date/time strings (ISO 8601 unless ``timestamp_format``, a
     ``strftime`` pattern, says otherwise). Numbers are in ``time_unit``: ``s``, ``ms``, ``us``,
@@ -131,7 +134,7 @@ def load_table(
         unit=time_unit,
         allow_any_time=allow_any_time,
     )
-    return log, _table_catalog(raw, log, columns)
+    return log, _table_catalog(raw, log, columns, text_columns)
 
 
 def _read_table(path: Path, sep: str | None, encoding: str = "utf-8") -> _RawTable:
@@ -158,9 +161,9 @@ def _check_table_format(path: Path, sep: str | None) -> str:
 
 
 def _table_catalog(
-    raw: _RawTable, log: InteractionLog, columns: Mapping[str, str]
+    raw: _RawTable, log: InteractionLog, columns: Mapping[str, str], text_columns: Sequence[str] = ()
 ) -> Catalog | None:
-    if "title" not in columns and "category" not in columns:
+    if "title" not in columns and "category" not in columns and not text_columns:
         return None
     _require(raw, [columns[r] for r in CATALOG_ROLES if r in columns])
     _require_flat(raw, [columns[r] for r in CATALOG_ROLES if r in columns])
@@ -171,12 +174,29 @@ def _table_catalog(
             return [None] * n
         return raw.frame[columns[role]].cast(pl.String).to_list()
 
-    return _catalog(log.frame["item"].to_list(), text_column("title"), text_column("category"))
+    texts = _joined_texts(raw, text_columns) if text_columns else None
+    return _catalog(log.frame["item"].to_list(), text_column("title"), text_column("category"), texts)
 
 
-def load_catalog_table(path: str | Path, sep: str | None = None) -> Catalog:
+def _joined_texts(raw: _RawTable, text_columns: Sequence[str]) -> list[str]:
+    """Per row, the non-empty values of ``text_columns`` joined by ``". "`` (a missing column is a
+    DataError naming it; nested Parquet columns are refused)."""
+    if isinstance(text_columns, str):
+        raise TypeError(f"text_columns must be a list of column names, not the string {text_columns!r}")
+    _require(raw, list(text_columns))
+    _require_flat(raw, list(text_columns))
+    values = zip(*(raw.frame[c].cast(pl.String).to_list() for c in text_columns))
+    return [". ".join(v.strip().rstrip(".") for v in row if v and v.strip()) for row in values]
+
+
+def load_catalog_table(
+    path: str | Path, sep: str | None = None, *, text_columns: Sequence[str] | None = None
+) -> Catalog:
     """A catalog from a table with ``item``, ``title`` and ``category`` columns (``text``
-    optional), such as the ``catalog.csv`` that ``export_dataset`` writes."""
+    optional), such as the ``catalog.csv`` that ``export_dataset`` writes.
+
+    ``text_columns``: the columns whose values, joined, are each item's free text (e.g.
+    ``["description", "brand"]``), instead of the ``text`` column."""
     path = Path(path)
     raw = _read_table(path, sep)
     _require(raw, ["item", "title", "category"])
@@ -186,7 +206,8 @@ def load_catalog_table(path: str | Path, sep: str | None = None) -> Catalog:
     def column(name: str) -> list[str | None]:
         return frame[name].to_list() if name in frame.columns else [None] * len(items)
 
-    return _catalog(items, column("title"), column("category"), column("text"))
+    texts = column("text") if text_columns is None else _joined_texts(raw, text_columns)
+    return _catalog(items, column("title"), column("category"), texts)
 
 
 def guess_columns(
