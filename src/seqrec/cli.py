@@ -199,6 +199,10 @@ def tune(
     console.print(f"best valid NDCG@10 {result['value']:.4f} with {result['config']}; saved {path}")
 
 
+ANN_HELP = (
+    "Also build an approximate inner-product index of the item vectors (faiss, stored in the artifact) "
+    "and recommend through it: for models whose scores are dot products (ALS, BPR, the neural models)."
+)
 HOLDOUT_HELP = (
     "Hold out each user's last two items (leave-one-out), report the validation and test metrics and "
     "store them in the artifact. Default: train on every user's whole history, with no metrics; a "
@@ -218,6 +222,7 @@ def train(
     checkpoint_dir: Path | None = typer.Option(None, help="Neural models: write a checkpoint here every epoch."),
     resume: bool = typer.Option(False, help="Neural models: continue the interrupted run in --checkpoint-dir."),
     cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
+    ann: bool = typer.Option(False, "--ann", help=ANN_HELP),
 ) -> None:
     """Train one model for use and save it as an artifact folder (for `seqrec recommend` and `seqrec.load`)."""
     from seqrec.data.datasets import load_dataset
@@ -229,11 +234,15 @@ def train(
         train_to_deploy,
     )
     from seqrec.models import get_model_class
-    from seqrec.serving.artifact import check_saveable, check_target, save_artifact
+    from seqrec.serving.ann import require_faiss
+    from seqrec.serving.artifact import check_ann, check_saveable, check_target, save_artifact
 
     start = time.perf_counter()
     check_threads(threads)
     check_saveable(get_model_class(model))
+    if ann:
+        check_ann(get_model_class(model))
+        require_faiss()
     check_out_folder(check_target(out))
     data = load_dataset(dataset, cache_dir=cache_dir)
     available_models(data, [model])
@@ -244,8 +253,11 @@ def train(
     trained = train_to_deploy(data, model, settings, threads, holdout, on_event=_progress)
     training = {**trained.training, "command": _command_line(), "dataset_argument": dataset}
     path = save_artifact(
-        trained.model, out, data.item_info(), dataset_name=data.name, fingerprint=data.sequences.fingerprint(), training=training
+        trained.model, out, data.item_info(), dataset_name=data.name, fingerprint=data.sequences.fingerprint(), training=training,
+        ann=ann, threads=threads,
     )
+    if ann:
+        console.print("  retrieval: ann:faiss (approximate top-k from the stored index)", highlight=False)
     for part in ("valid", "test"):
         if part in training:
             console.print(f"  {part}: HR@10 {training[part]['HR@10']:.4f}  NDCG@10 {training[part]['NDCG@10']:.4f}", highlight=False)
@@ -345,6 +357,32 @@ def serve(
     check_threads(threads)
     set_threads(threads)
     run_server(load_predictors(artifacts), host, port, api_key=api_key, batch_wait_ms=batch_wait_ms)
+
+
+@app.command()
+def export(
+    artifact: Path = typer.Argument(..., help="Artifact folder written by `seqrec train` (a neural model)."),
+    format_name: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    out: Path | None = typer.Option(None, help="File to write (default: <artifact>.onnx beside the folder)."),
+    users: Path | None = typer.Option(None, help="Real histories (user,item[,timestamp] rows) to check the export on, besides random ones."),
+) -> None:
+    """Export a trained network to ONNX (item ids [B, max_len] in, scores [B, n_items + 1] out), checked against PyTorch."""
+    from seqrec.serving.export import TOLERANCE, export_artifact
+
+    result = export_artifact(artifact, out, fmt=format_name, users=users)
+    console.print(
+        f"wrote {result.path} ({result.bytes / 1e6:.2f} MB, {result.exporter} exporter, {result.seconds:.1f}s): "
+        f"{result.model}, input input_ids int64 [batch, {result.max_len}] left-padded, output scores [batch, {result.n_items + 1}]",
+        highlight=False,
+        markup=False,
+    )
+    real = "" if result.max_abs_diff_real is None else f", {result.max_abs_diff_real:.3g} on the histories of {users}"
+    console.print(
+        f"max abs difference onnxruntime vs PyTorch: {result.max_abs_diff_random:.3g} on random histories{real} "
+        f"(tolerance {TOLERANCE:g})",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command("models")

@@ -46,6 +46,10 @@ class Capabilities:
     """``fit`` needs item text (implies ``needs_items``)."""
     needs_world: bool = False
     """``fit`` needs the generator of a synthetic world (the shop world's oracles)."""
+    embedding_scores: bool = False
+    """``score`` is a dot product: ``query_vectors(histories) @ item_vectors().T`` (a per-item
+    bias folded in as one more dimension), so an inner-product index can retrieve its top-k
+    (:mod:`seqrec.serving.ann`)."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ an *exact* solve, not an approximation; :func:`solve_dense_reference` keeps the 
 
 Scoring folds any history in with the same closed form on the learned item factors, so held-out
 users and the walkthrough persona are scored exactly as a training user would be. The order of
-the history is ignored: this is the order-agnostic baseline.
+the history is ignored: this is the order-agnostic baseline. The score is the dot product of the
+folded-in user factors (``query_vectors``) with the item factors (``item_vectors``), so an
+inner-product index can retrieve it (``capabilities.embedding_scores``).
 
 Explanation (paper section 5): the score decomposes over the history,
 ``ŷ_ui = Σ_j s_ij c_uj`` with ``s_ij = q_iᵀ W_u q_j`` and ``W_u = (QᵀC_uQ + λI)⁻¹``, so each history
@@ -34,6 +36,7 @@ import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
 from seqrec.models.base import (
+    Capabilities,
     ContractSettings,
     Explanation,
     ExplanationKind,
@@ -62,6 +65,7 @@ class ImplicitALS(Recommender[ALSConfig]):
         known_answer="own-cycle",
     )
     Config = ALSConfig
+    capabilities = Capabilities(embedding_scores=True)
     era = 0
     sequential = False
     state_attributes = ("item_factors",)
@@ -121,6 +125,14 @@ class ImplicitALS(Recommender[ALSConfig]):
     def score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         return (self.fold_in(histories) @ self.item_factors.T).astype(np.float32)  # [B, n_items + 1]
+
+    def query_vectors(self, histories: SequenceData) -> np.ndarray:
+        self.require_fitted()
+        return self.fold_in(histories).astype(np.float32)  # [B, d]: the folded-in user factors
+
+    def item_vectors(self) -> np.ndarray:
+        self.require_fitted()
+        return np.asarray(self.item_factors, dtype=np.float32)  # [n_items + 1, d]
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         self.require_fitted()

@@ -10,14 +10,19 @@ Layout::
       state.safetensors   every array of the model's state (Recommender.state()), by name
       items.parquet       the catalog: id (dense, 0 = padding), item (original id), title,
                           category, text, and one "attribute.<name>" column per item attribute
+      index.<library>     optional: an approximate retrieval index over the item vectors
+                          (built by :mod:`seqrec.serving.ann`; opaque bytes to this module)
 
 ``manifest.json`` holds ``format`` (``"seqrec-artifact"``) and ``format_version``, the seqrec
 version, the creation time, ``model`` (``name`` in the registry and the full ``config``),
 ``dataset`` (``name``, ``fingerprint`` of the data as :meth:`SequenceData.fingerprint` gives it,
 ``n_items``), ``training`` (what the caller recorded: metrics, times, the split), ``state``
 (the model's small JSON ``values`` and, for every array, its ``dtype`` and ``shape``) and
-``files`` (the byte size and SHA-256 of the two data files). No pickle anywhere: arrays are
-safetensors, strings are Parquet, the rest is JSON (non-finite floats as Python writes them).
+``files`` (the byte size and SHA-256 of every data file), and ``retrieval``: ``"exact"``, or
+``"ann:<library>"`` when an index is stored, whose results are approximate; ``index`` then names
+its ``file`` and the ``settings`` it was built with. No pickle anywhere: arrays are safetensors,
+strings are Parquet, the index is its library's own binary format, the rest is JSON (non-finite
+floats as Python writes them).
 
 Writing goes to a temporary folder beside ``DIR`` that is renamed into place (an existing
 artifact is moved aside first and removed after), so a reader never sees a half-written one.
@@ -39,6 +44,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +63,21 @@ ITEMS = "items.parquet"
 ATTRIBUTE_PREFIX = "attribute."
 _ITEM_COLUMNS = ("item", "title", "category", "text")
 _RESTORE_ERRORS = (ValueError, KeyError, TypeError, IndexError, RuntimeError)
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """An optional retrieval index to store with a model: the file's ``name`` in the folder, its
+    bytes, the ``retrieval`` it gives (``"ann:<library>"``) and the JSON ``settings`` it was built with."""
+
+    name: str
+    data: bytes
+    retrieval: str
+    settings: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if not _plain_file_name(self.name) or self.name in (MANIFEST, STATE, ITEMS):
+            raise ValueError(f"an index file needs a plain name other than {MANIFEST}, {STATE}, {ITEMS}; got {self.name!r}")
 
 
 class ArtifactError(ValueError):
@@ -92,12 +113,15 @@ def save_artifact(
     dataset_name: str,
     fingerprint: str,
     training: Mapping[str, Any],
+    index: IndexFile | None = None,
 ) -> Path:
     """Write the fitted ``model`` and its catalog ``items`` to ``folder`` (see the module docstring).
 
     ``fingerprint``: of the data the model was trained on (:meth:`SequenceData.fingerprint`);
-    ``training``: JSON-able facts about the run (metrics, seconds, split). A model that refuses to
-    be saved (an oracle) raises :class:`CapabilityError` before anything is written.
+    ``training``: JSON-able facts about the run (metrics, seconds, split); ``index``: a retrieval
+    index to store beside the model (:func:`seqrec.serving.artifact.save_artifact` builds one with
+    ``ann=True``). A model that refuses to be saved (an oracle) raises :class:`CapabilityError`
+    before anything is written.
     """
     from safetensors.numpy import save
 
@@ -119,14 +143,20 @@ def save_artifact(
             "values": values,
             "arrays": {name: {"dtype": str(array.dtype), "shape": list(array.shape)} for name, array in arrays.items()},
         },
+        "retrieval": index.retrieval if index is not None else "exact",
     }
+    if index is not None:
+        manifest["index"] = {"file": index.name, "settings": dict(index.settings)}
+    data_files = (STATE, ITEMS) if index is None else (STATE, ITEMS, index.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         os.chmod(staging, 0o755)
         _write(staging / STATE, state_bytes)
         _write_items(staging / ITEMS, items)
-        manifest["files"] = {name: _file_record(staging / name) for name in (STATE, ITEMS)}
+        if index is not None:
+            _write(staging / index.name, index.data)
+        manifest["files"] = {name: _file_record(staging / name) for name in data_files}
         _write(staging / MANIFEST, (json.dumps(manifest, indent=2, default=json_default) + "\n").encode())
         _replace(staging, target)
     except BaseException:
@@ -195,7 +225,27 @@ def load_model(
     return model, items, manifest
 
 
+def read_index_file(folder: str | Path, manifest: Mapping[str, Any]) -> tuple[Path, bytes] | None:
+    """The path and checked bytes (size, SHA-256) of the artifact's retrieval index; ``None``
+    when it stores none (``retrieval`` is ``"exact"``)."""
+    folder = Path(folder)
+    section = manifest.get("index")
+    if section is None:
+        return None
+    where = folder / MANIFEST
+    name = section.get("file") if isinstance(section, dict) else None
+    if not isinstance(name, str) or not _plain_file_name(name) or not isinstance(section.get("settings"), dict):
+        raise ArtifactError(f"{where}: section 'index' must hold a plain file name and its settings (edited, or not written by seqrec)")
+    if name not in manifest["files"]:
+        raise ArtifactError(f"{where}: the index file {name} is not listed in 'files' (edited, or not written by seqrec)")
+    return folder / name, _checked_bytes(folder / name, dict(manifest))
+
+
 # -- reading ------------------------------------------------------------------------------------
+def _plain_file_name(name: str) -> bool:
+    return bool(name) and Path(name).name == name and name not in (".", "..")
+
+
 def _model_for(manifest: dict[str, Any], where: Path, model: Recommender[Any] | None) -> Recommender[Any]:
     name, config = manifest["model"]["name"], manifest["model"]["config"]
     if model is not None:

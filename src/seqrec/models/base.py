@@ -68,6 +68,7 @@ __all__ = [
     "ragged_rows",
     "unpack_state",
     "unprefixed",
+    "with_bias",
 ]
 
 
@@ -344,6 +345,14 @@ def load_module_arrays(module: Any, arrays: Mapping[str, np.ndarray], prefix: st
     module.load_state_dict(tensors, strict=True)
 
 
+def with_bias(vectors: np.ndarray, column: np.ndarray | float) -> np.ndarray:
+    """``vectors`` [N, D] with one more column (float32): a per-item bias ``[N]`` on the item side,
+    ``1.0`` on the query side, so that ``[q, 1] · [v, b] = q · v + b``."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    extra = np.broadcast_to(np.asarray(column, dtype=np.float32), (len(vectors),))
+    return np.concatenate([vectors, extra[:, None]], axis=1)
+
+
 def _is_sparse(value: Any) -> bool:
     if not hasattr(value, "tocsr"):
         return False
@@ -545,6 +554,35 @@ class Recommender(ABC, Generic[ConfigT]):
         if scores.shape != candidates.shape:
             raise ValueError(f"{self.name}.rerank returned shape {scores.shape}, expected {candidates.shape}")
         return scores
+
+    # -- embedding scores (retrieval by an inner-product index) -----------------------------------
+    def query_vectors(self, histories: SequenceData) -> np.ndarray:
+        """Query vectors ``[B, D]`` (float32) of the histories, such that
+        ``score(histories)[:, 1:] == (query_vectors(histories) @ item_vectors().T)[:, 1:]`` up to
+        float tolerance (a per-item bias folded in: ``q' = [q, 1]``, ``v' = [v, b]``, see
+        :func:`with_bias`). Models declaring ``capabilities.embedding_scores`` implement this and
+        :meth:`item_vectors`; an inner-product index then retrieves their top-k."""
+        raise CapabilityError(f"{self.name} does not score by a dot product with item vectors (capabilities.embedding_scores)")
+
+    def item_vectors(self) -> np.ndarray:
+        """Item vectors ``[n_items + 1, D]`` (float32; row 0 is padding and is never retrieved)."""
+        raise CapabilityError(f"{self.name} does not score by a dot product with item vectors (capabilities.embedding_scores)")
+
+    def checked_query_vectors(self, histories: SequenceData) -> np.ndarray:
+        """:meth:`query_vectors` as float32, after checking the histories and the returned shape."""
+        self.check_histories(histories)
+        queries = np.ascontiguousarray(self.query_vectors(histories), dtype=np.float32)
+        if queries.ndim != 2 or len(queries) != len(histories):
+            raise ValueError(f"{self.name}.query_vectors returned shape {queries.shape}, expected ({len(histories)}, D)")
+        return queries
+
+    def checked_item_vectors(self) -> np.ndarray:
+        """:meth:`item_vectors` as float32, after checking the shape ``[n_items + 1, D]``."""
+        n_items = self.require_fitted()
+        vectors = np.ascontiguousarray(self.item_vectors(), dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != n_items + 1:
+            raise ValueError(f"{self.name}.item_vectors returned shape {vectors.shape}, expected ({n_items + 1}, D)")
+        return vectors
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """Why ``item`` scores as it does after ``history``. Models override this."""

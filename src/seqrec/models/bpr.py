@@ -34,10 +34,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from seqrec.data.types import SequenceData
-from seqrec.models.base import ContractSettings, Explanation, ExplanationKind, help_field
+from seqrec.models.base import (
+    Capabilities,
+    ContractSettings,
+    Explanation,
+    ExplanationKind,
+    help_field,
+)
 from seqrec.models.pairwise import (
     FoldInPairs,
     PairwiseConfig,
@@ -47,6 +54,7 @@ from seqrec.models.pairwise import (
     normal_parameter,
     require_positive,
     seeded_generator,
+    set_threads,
     split_over_history,
     top_rows,
     unique_sorted_rows,
@@ -96,6 +104,7 @@ class BPRMF(PairwiseRecommender[BPRConfig, BPRFactors]):
         known_answer="own-cycle",
     )
     Config = BPRConfig
+    capabilities = Capabilities(embedding_scores=True)
     era = 0
     sequential = False
     min_position = 0
@@ -120,6 +129,21 @@ class BPRMF(PairwiseRecommender[BPRConfig, BPRFactors]):
     def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
         users, _, _ = self.fold_in(histories)
         return users @ self.item_factors().T  # [B, n_items + 1]
+
+    def query_vectors(self, histories: SequenceData) -> np.ndarray:
+        """The folded-in user vectors [B, d]: ``score == query_vectors @ item_vectors.T``."""
+        self.require_fitted()
+        set_threads(self.config)
+        out = np.empty((len(histories), self.config.dim), dtype=np.float32)
+        with torch.no_grad():  # the chunks of score(), so that both fold in the same batches
+            for begin in range(0, len(histories), self.score_chunk):
+                chunk = histories.rows(slice(begin, begin + self.score_chunk))
+                out[begin : begin + len(chunk)] = self.fold_in(chunk)[0].numpy()
+        return out
+
+    def item_vectors(self) -> np.ndarray:
+        self.require_fitted()
+        return self.item_factors().numpy().astype(np.float32)  # [n_items + 1, d]
 
     def explain(self, history: Sequence[int], item: int, limit: int = 10) -> Explanation:
         histories = self.one_history(history)

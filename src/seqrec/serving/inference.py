@@ -6,6 +6,11 @@ original item ids or exact titles — resolves them to dense ids, reports what i
 (skipped with a warning, or an error when ``strict``), and returns each recommendation with its
 original id, title, category and, for dense scorers, its score. The CLI's ``seqrec recommend``,
 the HTTP server and the Python API (``seqrec.load(DIR).recommend(...)``) all go through it.
+
+With an ``index`` (:mod:`seqrec.serving.ann`: an artifact saved with ``ann=True``), a model with
+``capabilities.embedding_scores`` recommends by searching the index with its query vectors
+instead of scoring the whole catalog; :attr:`Predictor.retrieval` then says ``"ann:faiss"``: the
+lists are approximate (the scores of the items returned are exact).
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import Recommender
 from seqrec.models.titles import titled_evidence, titled_summary
 from seqrec.ranking import Exclusion
+from seqrec.serving.ann import RETRIEVAL_EXACT, RetrievalIndex
 
 
 class UnknownItemsError(ValueError):
@@ -57,15 +65,25 @@ class RecommendationList:
 
 
 class Predictor:
-    """A fitted model and its catalog, answering for any history."""
+    """A fitted model and its catalog, answering for any history; ``index``: retrieve the top-k
+    from it with the model's query vectors (the model must declare ``embedding_scores``)."""
 
-    def __init__(self, model: Recommender[Any], items: ItemInfo, manifest: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: Recommender[Any],
+        items: ItemInfo,
+        manifest: dict[str, Any] | None = None,
+        index: RetrievalIndex | None = None,
+    ) -> None:
         n_items = model.require_fitted()
         if items.n_items != n_items:
             raise ValueError(f"{model.name} was fitted on {n_items} items, the item info has {items.n_items}")
+        if index is not None and not model.capabilities.embedding_scores:
+            raise ValueError(f"{model.name} does not score by item vectors (capabilities.embedding_scores): it cannot use an index")
         self.model = model
         self.items = items
         self.manifest = dict(manifest or {})
+        self.index = index
         self._by_label = {str(label): i for i, label in enumerate(items.labels) if i > 0}
         self._by_title: dict[str, int] = {}
         for i, title in enumerate(items.titles):
@@ -75,6 +93,11 @@ class Predictor:
     @property
     def name(self) -> str:
         return self.model.name
+
+    @property
+    def retrieval(self) -> str:
+        """``"exact"``, or ``"ann:<library>"`` when the lists come from an approximate index."""
+        return self.index.retrieval if self.index is not None else RETRIEVAL_EXACT
 
     def resolve(self, history: Sequence[str | int], strict: bool = False) -> Resolved:
         """Dense ids of ``history`` (original ids first, then exact titles); unknown entries are
@@ -112,7 +135,7 @@ class Predictor:
             times = [_known_times(h, t, self) for h, t in zip(histories, timestamps)]
         data = SequenceData.from_lists([r.items for r in resolved], self.items.n_items, times, users=[-1] * len(resolved))
         exclusion = Exclusion.of(exclude_seen)
-        ids, scores = self.model.recommend_with_scores(data, k, exclude=exclusion)
+        ids, scores = self._top_k(data, k, exclusion)
         # When fewer than k items are left after the exclusion, a dense top-k fills the list with
         # excluded ones: a user asked for them to be left out, so they are dropped here.
         allowed = exclusion.drop(ids, data) != 0
@@ -127,6 +150,13 @@ class Predictor:
             )
             for row in range(len(resolved))
         ]
+
+    def _top_k(self, data: SequenceData, k: int, exclusion: Exclusion) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ids [B, k] and scores (``None`` for ranked lists): from the index when there is one."""
+        if self.index is None:
+            return self.model.recommend_with_scores(data, k, exclude=exclusion)
+        exclude = None if exclusion.empty else [exclusion.row_items(data, row) for row in range(len(data))]
+        return self.index.search_with_scores(self.model.checked_query_vectors(data), k, exclude)
 
     def explain(self, history: Sequence[str | int], item: str | int) -> dict[str, Any]:
         """The model's explanation of ``item`` after ``history``, with titles."""

@@ -28,12 +28,14 @@ from seqrec.data.splits import EvalSet
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
     NEG_INF,
+    Capabilities,
     Explanation,
     Recommender,
     StateArrays,
     StateValues,
     load_module_arrays,
     module_arrays,
+    with_bias,
 )
 from seqrec.models.neural.batching import history_inputs
 from seqrec.models.neural.config import NeuralConfig
@@ -43,7 +45,13 @@ from seqrec.models.neural.explanations import (
     final_query_attention,
 )
 from seqrec.models.neural.network import Objective, SequenceNetwork
-from seqrec.models.neural.trainer import EpochRecord, Trainer, TrainingResult, score_histories
+from seqrec.models.neural.trainer import (
+    EpochRecord,
+    Trainer,
+    TrainingResult,
+    last_hidden,
+    score_histories,
+)
 
 NeuralConfigT = TypeVar("NeuralConfigT", bound=NeuralConfig)
 
@@ -59,6 +67,7 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
 
     name: ClassVar[str] = "neural"
     Config: ClassVar[type] = NeuralConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(embedding_scores=True)
     era: ClassVar[int] = 2
     sequential: ClassVar[bool] = True
     state_attributes: ClassVar[tuple[str, ...]] = ()
@@ -150,6 +159,21 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
         scores = score_histories(self.require_network(), histories, self.config)  # [B, n_items + 1]
         scores[:, 0] = NEG_INF
         return scores
+
+    def query_vectors(self, histories: SequenceData) -> np.ndarray:
+        """The hidden state at the last position [B, D] (``[B, D + 1]`` with a trailing 1 where
+        the network has an output bias): ``score == query_vectors @ item_vectors.T``."""
+        network = self.require_network()
+        hidden = last_hidden(network, histories, self.config)
+        return hidden if network.item_bias() is None else with_bias(hidden, 1.0)
+
+    def item_vectors(self) -> np.ndarray:
+        """The output item embeddings [n_items + 1, D], with the output bias as one more column."""
+        network = self.require_network()
+        with torch.no_grad():
+            table = network.item_embeddings().float().cpu().numpy()
+            bias = network.item_bias()
+            return table if bias is None else with_bias(table, bias.float().cpu().numpy())
 
     def config_dict(self) -> dict[str, Any]:
         """The config as a plain dict (for results files)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
@@ -92,14 +92,14 @@ class TrainingResult:
 
 
 # -- scoring and validation ---------------------------------------------------------------------
-@torch.no_grad()
-def score_histories(network: SequenceNetwork, histories: SequenceData, config: NeuralConfig) -> np.ndarray:
-    """Scores ``[B, n_items + 1]`` (float32, padding column ``-inf``) of the next item after each history."""
-    network.eval()
+def last_position_chunks(
+    network: SequenceNetwork, histories: SequenceData, config: NeuralConfig
+) -> Iterator[tuple[np.ndarray, Tensor]]:
+    """``(rows, hidden [b, D])`` chunk by chunk: the hidden state at the last position of each
+    history's input. Variable-length networks go shortest first, each chunk cut to its longest row.
+    Callers run it under ``torch.no_grad()`` with the network in eval mode."""
     device = next(network.parameters()).device
     inputs = history_inputs(histories, config.max_len, network.objective)  # [B, L]
-    out = np.empty((len(histories), histories.n_items + 1), dtype=np.float32)
-    # Variable-length networks score histories shortest first, each chunk cut to its longest row.
     order = np.argsort(histories.lengths, kind="stable") if network.variable_length else np.arange(len(histories))
     for start in range(0, len(histories), config.eval_batch_size):
         rows = order[start : start + config.eval_batch_size]
@@ -107,9 +107,28 @@ def score_histories(network: SequenceNetwork, histories: SequenceData, config: N
         if network.variable_length:
             longest = int((chunk != PADDING).sum(dim=1).max())
             chunk = chunk[:, chunk.shape[1] - max(longest, 1) :]
-        hidden = network.encode(chunk.to(device))[:, -1]  # [b, D]
+        yield rows, network.encode(chunk.to(device))[:, -1]  # [b, D]
+
+
+@torch.no_grad()
+def score_histories(network: SequenceNetwork, histories: SequenceData, config: NeuralConfig) -> np.ndarray:
+    """Scores ``[B, n_items + 1]`` (float32, padding column ``-inf``) of the next item after each history."""
+    network.eval()
+    out = np.empty((len(histories), histories.n_items + 1), dtype=np.float32)
+    for rows, hidden in last_position_chunks(network, histories, config):
         out[rows] = network.logits(hidden).float().cpu().numpy()
     out[:, PADDING] = NEG_INF
+    return out
+
+
+@torch.no_grad()
+def last_hidden(network: SequenceNetwork, histories: SequenceData, config: NeuralConfig) -> np.ndarray:
+    """Hidden states [B, D] (float32) at the last position of each history's input: what
+    :func:`score_histories` multiplies with the item table, computed in the same chunks."""
+    network.eval()
+    out = np.empty((len(histories), network.item_embeddings().shape[1]), dtype=np.float32)
+    for rows, hidden in last_position_chunks(network, histories, config):
+        out[rows] = hidden.float().cpu().numpy()
     return out
 
 
