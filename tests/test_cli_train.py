@@ -166,3 +166,17 @@ def test_recommend_errors(trained: dict[str, Path], history: Path, tmp_path: Pat
     assert f"{tmp_path / 'none'}: no such artifact folder" in _error(["recommend", tmp_path / "none", "--history", history])
     history.write_text("product\nshop-0001\n")
     assert "me.csv: no 'item' column" in _error(["recommend", trained["popularity"], "--history", history])
+
+
+def test_user_mode_reads_a_known_users_whole_history(trained: dict[str, Path], tmp_path: Path) -> None:
+    dataset = load_dataset("shop:tiny")
+    user = str(dataset.user_labels[3])
+    history = [str(dataset.item_labels[i]) for i in dataset.sequences.sequence(3)]
+    printed = json.loads(_ok(["recommend", trained["markov"], "--user", user, "--dataset", "shop:tiny", "-k", "3", "--format", "json"]))
+    expected = seqrec.load(trained["markov"]).recommend([history], k=3)[0]
+    assert printed[0]["user"] == user
+    assert [entry["item"] for entry in printed[0]["items"]] == [r.item for r in expected.items]
+    # Another dataset of the same name (the default shop world) is not the training data.
+    assert "not the data the model was trained on" in _error(["recommend", trained["popularity"], "--user", user])
+    assert "no user 'nobody'" in _error(["recommend", trained["popularity"], "--user", "nobody", "--dataset", "shop:tiny"])
+    assert "give one of" in _error(["recommend", trained["popularity"], "--user", user, "--history", str(tmp_path / "x.csv")])

@@ -283,6 +283,11 @@ def recommend(
     artifact: Path = typer.Argument(..., help="Artifact folder written by `seqrec train`."),
     history: Path | None = typer.Option(None, help="One history: CSV/Parquet with an 'item' column (original id or exact title), optionally 'timestamp'."),
     users: Path | None = typer.Option(None, help="Many histories: CSV/Parquet with user,item[,timestamp] rows; one list per user."),
+    user: list[str] | None = typer.Option(
+        None, help="A user of the training data (original id; repeat for several): their whole history, read from --dataset."
+    ),
+    dataset: str | None = typer.Option(None, help="With --user: the dataset the model was trained on (default: the name in the artifact)."),
+    cache_dir: Path | None = typer.Option(None, help="With --user: the data cache folder."),
     k: int = typer.Option(10, "-k", "--k", help="Recommendations per history."),
     format_name: str | None = typer.Option(
         None, "--format", help="table, json, csv or parquet (default: a table on the terminal, or what the --out name ends with)."
@@ -296,6 +301,7 @@ def recommend(
 
     from seqrec.serving.artifact import load_artifact
     from seqrec.serving.batch import (
+        dataset_histories,
         output_format,
         read_histories,
         recommend_histories,
@@ -305,12 +311,20 @@ def recommend(
         write_recommendations,
     )
 
-    source = users if users is not None else history
-    if source is None or (history is not None and users is not None):
-        raise ValueError("give one of --history FILE (one history) or --users FILE (one history per user)")
+    if sum(option is not None for option in (history, users, user)) != 1:
+        raise ValueError("give one of --history FILE (one history), --users FILE (one history per user) or --user ID (a known user)")
     fmt = output_format(format_name, out)
     predictor = load_artifact(artifact)
-    histories = read_histories(source, per_user=users is not None)
+    if user is not None:
+        from seqrec.data.datasets import load_dataset
+
+        trained_on = predictor.manifest.get("dataset", {})
+        data = load_dataset(dataset or str(trained_on.get("name")), cache_dir=cache_dir)
+        histories = dataset_histories(data, user, trained_on.get("fingerprint"))
+    else:
+        source = history if history is not None else users
+        assert source is not None  # exactly one of the three was given
+        histories = read_histories(source, per_user=users is not None)
     stderr = Console(stderr=True)
     with Progress(console=stderr, transient=True, disable=len(histories) < 1000) as bar:
         task = bar.add_task(f"{predictor.name}: recommending", total=len(histories))
@@ -318,7 +332,7 @@ def recommend(
     warning = unknown_summary(lists)
     if warning:
         typer.echo(f"{typer.style('warning:', fg='yellow')} {warning}", err=True)
-    names = histories.users if users is not None else None
+    names = histories.users if users is not None or user is not None else None
     if out is not None:
         write_recommendations(out, names, lists, fmt)
         stderr.print(f"wrote {len(lists)} list(s) of {k} to {out}", highlight=False)
@@ -398,6 +412,43 @@ def list_models() -> None:
         for field_name, default, help_text in config_help(model_class.Config):
             table.add_row(field_name, repr(default), help_text)
         console.print(table)
+
+
+@app.command("semantic-ids")
+def semantic_ids_report(
+    dataset: str = typer.Option("shop", help="Dataset name or path."),
+    method: str = typer.Option("rqvae", help="rqvae (TIGER's RQ-VAE) or rkmeans (residual k-means)."),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", help="Text encoder of the item documents, or 'hashing'."),
+    levels: int = typer.Option(3, help="Quantiser levels (one more makes every ID unique)."),
+    codebook_size: int = typer.Option(0, help="Codes per level (0: chosen for the catalogue size)."),
+    epochs: int = typer.Option(300, help="RQ-VAE training epochs."),
+    seed: int = typer.Option(0, help="Seed of the quantiser."),
+    threads: int = typer.Option(1, help=THREADS_HELP),
+    out: Path | None = typer.Option(None, help="Folder for semantic_ids_<dataset>.json and .md (default: print only)."),
+    cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
+) -> None:
+    """Semantic IDs of a catalogue's item texts: per-level codebook use, entropy, collisions, category purity."""
+    from seqrec.data.datasets import load_dataset
+    from seqrec.experiment import check_threads
+    from seqrec.models.llm.semantic_ids import (
+        METHODS,
+        RQVAESettings,
+        catalogue_report,
+        write_report,
+    )
+
+    check_threads(threads)
+    if method not in METHODS:
+        raise ConfigError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if levels < 1 or codebook_size < 0 or epochs < 0:
+        raise ConfigError("--levels must be >= 1, --codebook-size and --epochs >= 0")
+    data = load_dataset(dataset, cache_dir=cache_dir)
+    settings = RQVAESettings(epochs=epochs, threads=threads)
+    _, report = catalogue_report(data.item_info(), data.name, method, encoder, levels, codebook_size, seed, settings)
+    typer.echo(report.to_markdown())
+    if out is not None:
+        json_path, markdown_path = write_report(report, out, f"semantic_ids_{data.name}")
+        console.print(f"wrote {json_path} and {markdown_path}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point

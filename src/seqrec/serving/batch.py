@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from seqrec.data.errors import DataError
+from seqrec.data.types import Dataset
 from seqrec.experiment import replace_atomically
 from seqrec.serving.inference import Predictor, RecommendationList
 
@@ -43,6 +44,41 @@ class Histories:
 
     def __len__(self) -> int:
         return len(self.users)
+
+
+def dataset_histories(dataset: Dataset, users: Sequence[str], fingerprint: str | None = None) -> Histories:
+    """The whole histories of known ``users`` (original user ids) in ``dataset``, as ``--user`` reads them.
+
+    ``fingerprint``: the artifact's training data; the dataset must be that data (its full
+    sequences, or the training part of their leave-one-out split for a ``--holdout`` model), so a
+    user id is never looked up in another dataset that happens to share the name.
+    """
+    from seqrec.data.splits import leave_one_out
+
+    if fingerprint is not None and fingerprint not in (dataset.sequences.fingerprint(), _loo_fingerprint(dataset, leave_one_out)):
+        raise DataError(
+            dataset.name,
+            f"is not the data the model was trained on (fingerprint {fingerprint[:12]} in the artifact, "
+            f"{dataset.sequences.fingerprint()[:12]} here): pass the training dataset with --dataset",
+        )
+    rows = {str(label): row for row, label in enumerate(dataset.user_labels)}
+    unknown = [user for user in users if user not in rows]
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(dataset.name, f"no user {shown} in this dataset ({dataset.n_users} users)", field="user")
+    picked = [rows[user] for user in users]
+    return Histories(
+        users=list(users),
+        items=[[str(dataset.item_labels[i]) for i in dataset.sequences.sequence(row)] for row in picked],
+        timestamps=[[int(t) for t in dataset.sequences.sequence_timestamps(row)] for row in picked],
+    )
+
+
+def _loo_fingerprint(dataset: Dataset, leave_one_out: Any) -> str | None:
+    try:
+        return str(leave_one_out(dataset.sequences).train.fingerprint())
+    except ValueError:  # no user can be evaluated: the model cannot have been trained on this split
+        return None
 
 
 def read_histories(path: str | Path, per_user: bool) -> Histories:
