@@ -52,7 +52,7 @@ class Spy(Recommender):
         self.n_items = train.n_items
         return self
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         return np.zeros((len(histories), histories.n_items + 1), dtype=np.float32)
 
 

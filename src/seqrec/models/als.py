@@ -122,7 +122,7 @@ class ImplicitALS(Recommender[ALSConfig]):
         counts = histories.user_item_matrix().tocsr()
         return solve_all(self.item_factors, self._confidence(counts), self.config.regularization)
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         return (self.fold_in(histories) @ self.item_factors.T).astype(np.float32)  # [B, n_items + 1]
 

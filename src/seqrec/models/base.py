@@ -482,7 +482,13 @@ class Recommender(ABC, Generic[ConfigT]):
 
     # -- ranking --------------------------------------------------------------------------------
     def score(self, histories: SequenceData) -> np.ndarray:
-        """Scores [B, n_items + 1] (float32) for each history; column 0 must be ``-inf``.
+        """Scores [B, n_items + 1] (float32) of every item for each history; column 0 (padding) is
+        ``-inf``. Dense scorers implement :meth:`_score`; this checks its shape and sets the padding
+        column, once for every model."""
+        return self.checked_scores(histories)
+
+    def _score(self, histories: SequenceData) -> np.ndarray:
+        """The model's scores [B, n_items + 1] (column 0 is overwritten by :meth:`score`).
 
         Dense scorers override this; a model with ``capabilities.dense_scores = False`` ranks
         without scoring every item and offers :meth:`recommend` only.
@@ -652,9 +658,10 @@ class Recommender(ABC, Generic[ConfigT]):
         return n_items
 
     def checked_scores(self, histories: SequenceData) -> np.ndarray:
-        """``score`` plus a check of the shape and the padding column."""
+        """The model's ``_score`` with its shape checked and the padding column set to ``-inf``:
+        the one place that sets it."""
         n_items = self.check_histories(histories)
-        scores = np.asarray(self.score(histories), dtype=np.float32)
+        scores = np.asarray(self._score(histories), dtype=np.float32)
         if scores.shape != (len(histories), n_items + 1):
             raise ValueError(f"{self.name}.score returned shape {scores.shape}, expected {(len(histories), n_items + 1)}")
         scores[:, 0] = NEG_INF

@@ -255,7 +255,7 @@ class Item2Vec(Recommender[Item2VecConfig]):
         """Unit item vectors [I, D] the user vector is compared with."""
         return self.input_vectors if self.config.score_with == "input" else self.output_vectors
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         users = self.user_vectors(histories)  # [B, D]
         norms = np.linalg.norm(users, axis=1, keepdims=True)  # [B, 1]

@@ -133,7 +133,7 @@ class ItemKNN(Recommender[ItemKNNConfig]):
             neighbourhoods = normalize_rows(neighbourhoods)
         self.similarity = neighbourhoods.astype(np.float32)  # [I, I], row j = j's neighbours
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         # score(u, i) = sum_{j in history(u)} M[j, i]  (Deshpande & Karypis, section 3.1)
         scores = history_indicator(histories) @ self.similarity  # [B, I] sparse

@@ -53,7 +53,6 @@ import scipy.sparse as sp
 
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
-    NEG_INF,
     ConfigError,
     ContractSettings,
     Explanation,
@@ -156,13 +155,12 @@ class MarkovChain(Recommender[MarkovChainConfig]):
         return self
 
     # -- score ----------------------------------------------------------------------------
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         n_items = self.require_fitted()
         out = np.empty((len(histories), n_items + 1), dtype=np.float32)  # [B, n_items + 1]
         for start in range(0, len(histories), SCORE_BATCH):
             block = histories.rows(slice(start, start + SCORE_BATCH))
             out[start : start + len(block)] = self._score_block(block)
-        out[:, 0] = NEG_INF
         return out
 
     def _score_block(self, histories: SequenceData) -> np.ndarray:

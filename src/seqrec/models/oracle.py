@@ -55,7 +55,6 @@ from seqrec.data.shop import (
 )
 from seqrec.data.types import SequenceData
 from seqrec.models.base import (
-    NEG_INF,
     Capabilities,
     ConfigError,
     ContractSettings,
@@ -123,7 +122,7 @@ class OracleRecommender(Recommender[OracleConfig]):
             )
 
     # -- scoring --------------------------------------------------------------------------
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         n_items = self.require_fitted()
         out = np.empty((len(histories), n_items + 1), dtype=np.float32)  # [B, n_items + 1]
         for row in range(len(histories)):
@@ -131,7 +130,6 @@ class OracleRecommender(Recommender[OracleConfig]):
                 histories.sequence(row), histories.sequence_timestamps(row), int(histories.users[row])
             )
             out[row] = self._distribution(subject, n_history)
-        out[:, 0] = NEG_INF
         return out
 
     def _distribution(self, subject: Subject, n_history: int) -> np.ndarray:

@@ -500,7 +500,7 @@ class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT,
     def chunk_scores(self, histories: SequenceData) -> torch.Tensor:
         """Scores [B, n_items + 1] of a chunk of histories (under ``torch.no_grad``)."""
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         n_items = self.require_fitted()
         set_threads(self.config)
         out = np.empty((len(histories), n_items + 1), dtype=np.float32)
@@ -508,7 +508,6 @@ class PairwiseRecommender(Recommender[PairwiseConfigT], Generic[PairwiseConfigT,
             for begin in range(0, len(histories), self.score_chunk):
                 chunk = histories.rows(slice(begin, begin + self.score_chunk))
                 out[begin : begin + len(chunk)] = self.chunk_scores(chunk).numpy()
-        out[:, 0] = -np.inf
         return out
 
     # -- fold-in ------------------------------------------------------------------------------------

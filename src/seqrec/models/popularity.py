@@ -48,7 +48,7 @@ class Popularity(Recommender[PopularityConfig]):
             items = items[train.timestamps >= horizon]
         self.counts = np.bincount(items, minlength=train.n_items + 1).astype(np.float32)  # [n_items + 1]
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         return np.broadcast_to(self.counts, (len(histories), len(self.counts))).copy()
 

@@ -65,7 +65,6 @@ import numpy as np
 
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
-    NEG_INF,
     Capabilities,
     ConfigError,
     ContractSettings,
@@ -344,7 +343,7 @@ class SequentialRules(Recommender[SequentialRulesConfig]):
         )
         return sorted(a for a in candidates if a in self._consequents)
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         n_items = self.require_fitted()
         best = np.zeros((len(histories), n_items + 1), dtype=np.float64)  # [B, n_items + 1]
         for row, history in enumerate(histories):
@@ -354,7 +353,6 @@ class SequentialRules(Recommender[SequentialRulesConfig]):
         scores = (best + self.config.popularity_weight * self._popularity[None, :]).astype(
             np.float32
         )
-        scores[:, 0] = NEG_INF
         return scores
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:

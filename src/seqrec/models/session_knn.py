@@ -313,7 +313,7 @@ class SKNN(Recommender[SKNNConfig]):
         return Neighbours(sessions, similarity, self.neighbour_weights(sessions, current))
 
     # -- scoring ------------------------------------------------------------------------------
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         self.require_fitted()
         scores = np.zeros((len(histories), self.session_items.shape[1]), dtype=np.float32)  # [B, I]
         for row in range(len(histories)):

@@ -27,7 +27,6 @@ from torch import Tensor
 from seqrec.data.splits import EvalSet
 from seqrec.data.types import ItemInfo, SequenceData
 from seqrec.models.base import (
-    NEG_INF,
     Capabilities,
     Explanation,
     Recommender,
@@ -155,10 +154,8 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
         n_items = self.check_item(item)
         return float(self.checked_scores(SequenceData.from_lists([list(history)], n_items))[0, item])
 
-    def score(self, histories: SequenceData) -> np.ndarray:
-        scores = score_histories(self.require_network(), histories, self.config)  # [B, n_items + 1]
-        scores[:, 0] = NEG_INF
-        return scores
+    def _score(self, histories: SequenceData) -> np.ndarray:
+        return score_histories(self.require_network(), histories, self.config)  # [B, n_items + 1]
 
     def query_vectors(self, histories: SequenceData) -> np.ndarray:
         """The hidden state at the last position [B, D] (``[B, D + 1]`` with a trailing 1 where

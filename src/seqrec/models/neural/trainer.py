@@ -147,7 +147,7 @@ class NetworkScorer(Recommender[NeuralConfig]):
         self.network = network
         self.n_items = network.n_items
 
-    def score(self, histories: SequenceData) -> np.ndarray:
+    def _score(self, histories: SequenceData) -> np.ndarray:
         return score_histories(self.network, histories, self.config)
 
 
