@@ -84,6 +84,7 @@ REGISTRY = Registry(
         "v-sknn": ("seqrec.models.session_knn", "VSKNN"),
         "item2vec": ("seqrec.models.item2vec", "Item2Vec"),
         "unisrec": ("seqrec.models.neural.unisrec", "UniSRec"),
+        "tiger": ("seqrec.models.llm.tiger", "Tiger"),
     }
 )
 
