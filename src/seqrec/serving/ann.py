@@ -53,6 +53,7 @@ Why faiss (faiss-cpu) rather than usearch
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -157,7 +158,7 @@ class IndexSettings:
 
 
 # -- the exact reference ----------------------------------------------------------------------------
-class VectorIndex:
+class VectorIndex(ABC):
     """What both indexes share: the item vectors ``[n_items + 1, D]`` and the search interface."""
 
     retrieval: str
@@ -176,11 +177,11 @@ class VectorIndex:
         unless fewer than ``k`` others are left."""
         return self.search_with_scores(queries, k, exclude)[0]
 
+    @abstractmethod
     def search_with_scores(
         self, queries: np.ndarray, k: int, exclude: ExcludedItems | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` and the exact scores [B, k] of the items it returns."""
-        raise NotImplementedError
 
     def _checked(self, queries: np.ndarray, k: int, exclude: ExcludedItems | None) -> tuple[np.ndarray, int, list[np.ndarray]]:
         """The queries as float32 [B, D], ``k`` cut to the catalog, the excluded ids per row."""
