@@ -7,6 +7,7 @@ Every command's errors go through one place, :class:`~seqrec.data.cli.UserErrors
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,8 @@ console = Console()
 
 SPLIT_HELP = "loo (leave-one-out) or temporal (one global cut-off)."
 THREADS_HELP = "CPU threads for torch and BLAS (at least 1)."
+DEFAULT_JOBS = min(2, os.cpu_count() or 1)
+JOBS_HELP = "Models fitted at a time, each in its own process with --threads threads (same results for any value)."
 
 
 def _command_line() -> str:
@@ -58,15 +61,17 @@ def walkthrough(
         None, help="Per-model settings (TOML); default: the walkthrough's own seqrec/walkthrough/shop.toml."
     ),
     threads: int = typer.Option(1, help=THREADS_HELP),
+    jobs: int = typer.Option(DEFAULT_JOBS, help=JOBS_HELP),
 ) -> None:
     """The main job: one shopper through every model, with reasons and a leaderboard."""
     from seqrec.data.shop import make_shop_dataset
-    from seqrec.experiment import check_out_folder, check_threads
+    from seqrec.experiment import check_jobs, check_out_folder, check_threads
     from seqrec.walkthrough.history import load_persona
     from seqrec.walkthrough.run import run_walkthrough, walkthrough_configs, write_reports
 
     start = time.perf_counter()
     check_threads(threads)
+    check_jobs(jobs)
     check_out_folder(out)
     dataset = make_shop_dataset(size=size, seed=seed)
     persona = load_persona(dataset, history)
@@ -75,11 +80,11 @@ def walkthrough(
         f"[bold]shop world[/bold] ({size}): {dataset.n_users} shoppers, {dataset.n_items} items, "
         f"{dataset.sequences.n_interactions} purchases; persona [bold]{persona.name}[/bold] with {len(persona.items)} purchases"
     )
-    report = run_walkthrough(dataset, persona, _names(models), configs, threads, _command_line(), _progress)
+    report = run_walkthrough(dataset, persona, _names(models), configs, threads, _command_line(), _progress, jobs)
     _print_persona_tables(report)
     report["meta"]["total_seconds"] = round(time.perf_counter() - start, 1)
     json_path, html_path = write_reports(report, out)
-    console.print(f"wrote {json_path} and {html_path} in {report['meta']['total_seconds']:.0f}s (threads={threads})")
+    console.print(f"wrote {json_path} and {html_path} in {report['meta']['total_seconds']:.0f}s (threads={threads}, jobs={jobs})")
 
 
 def _print_persona_tables(report: dict[str, Any]) -> None:
@@ -134,6 +139,7 @@ def benchmark(
     tuned: bool = typer.Option(False, help="Use configs saved by `seqrec tune` where present."),
     out: Path = typer.Option(Path("bench/results"), help="Folder for the leaderboard JSON and Markdown."),
     threads: int = typer.Option(1, help=THREADS_HELP),
+    jobs: int = typer.Option(1, help=JOBS_HELP + " Timings are cleanest with 1."),
     cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
 ) -> None:
     """Train the registered models on one dataset and split; print and save the leaderboard."""
@@ -141,6 +147,7 @@ def benchmark(
     from seqrec.data.splits import make_split
     from seqrec.experiment import (
         available_models,
+        check_jobs,
         check_out_folder,
         check_threads,
         experiment_configs,
@@ -151,14 +158,15 @@ def benchmark(
     )
 
     check_threads(threads)
+    check_jobs(jobs)
     check_out_folder(out)
     data = load_dataset(dataset, cache_dir=cache_dir)
     names = available_models(data, _names(models))
     chosen_split = make_split(split, data.sequences, source=data.name)
     configs = experiment_configs(data.name, names, split, config, tuned)
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
-    board = run_models(data, chosen_split, names, configs, threads, on_event=_progress)
-    board.meta = {**machine_meta(_command_line(), threads), "configs": board.configs()}
+    board = run_models(data, chosen_split, names, configs, threads, on_event=_progress, jobs=jobs)
+    board.meta = {**machine_meta(_command_line(), threads), "jobs": jobs, "configs": board.configs()}
     references = references_in(names)
     _print_leaderboard(board.rows(references), references, f"{data.name} — {split}")
     json_path, markdown_path = write_leaderboard(board, out, references)

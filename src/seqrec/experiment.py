@@ -332,31 +332,142 @@ def run_models(
     threads: int = 1,
     evaluate_valid: bool = True,
     on_event: Callable[[str, str], None] | None = None,
+    jobs: int = 1,
 ) -> Leaderboard:
     """Fit each model on ``split.train`` and evaluate it on validation and test.
 
     Every model's ``fit`` gets the dataset's item information and, for a synthetic world, its
     generator (which the oracles declare they need). ``on_event(model, message)`` reports progress.
+
+    ``jobs > 1`` fits that many models at a time, each in its own worker process with ``threads``
+    threads (``jobs * threads`` cores in all). Each model is seeded by its own config, so the
+    fitted models and the leaderboard are those of ``jobs=1``, in the same order; workers start
+    with ``spawn`` (a fork of a process that has run OpenMP or torch threads can hang), and the
+    slow kinds (eras 2 and up) are handed out first so the workers finish together.
     """
+    check_jobs(jobs)
     set_threads(threads)
     configs = configs or {}
-    popularity = split.train.item_counts()
     board = Leaderboard(dataset.name, split.name, split.description, dataset.exclude_history, threads)
-    for name in models:
-        model = build_model(name, configs.get(name), threads)
-        if on_event:
-            on_event(name, "fitting")
-        start = time.perf_counter()
-        fit_model(model, split, dataset)
-        fit_seconds = time.perf_counter() - start
-        if on_event:
-            on_event(name, f"fitted in {fit_seconds:.1f}s; evaluating")
-        valid = evaluate_model(model, split.valid, dataset.exclude_history, popularity) if evaluate_valid and len(split.valid) else None
-        test = evaluate_model(model, split.test, dataset.exclude_history, popularity)
-        board.runs.append(ModelRun(name, model, fit_seconds, valid, test))
-        if on_event:
-            on_event(name, f"test NDCG@10 {test.metrics['NDCG@10']:.4f}")
+    if jobs == 1 or len(models) < 2:
+        for name in models:
+            board.runs.append(_fit_and_evaluate(name, dataset, split, configs, threads, evaluate_valid, on_event))
+        return board
+    board.runs.extend(_run_in_workers(dataset, split, models, configs, threads, evaluate_valid, on_event, jobs))
     return board
+
+
+def check_jobs(jobs: int) -> int:
+    """``jobs`` if it is a whole number of at least 1; a ``ValueError`` otherwise."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of at least 1, got {jobs!r}")
+    return jobs
+
+
+def _fit_and_evaluate(
+    name: str,
+    dataset: Dataset,
+    split: Split,
+    configs: dict[str, dict[str, Any]],
+    threads: int,
+    evaluate_valid: bool,
+    on_event: Callable[[str, str], None] | None,
+    quiet: bool = False,
+) -> ModelRun:
+    overrides = dict(configs.get(name) or {})
+    if quiet and "progress" in getattr(get_model_class(name).Config, "__dataclass_fields__", {}):
+        overrides.setdefault("progress", False)  # bars from several processes would interleave
+    model = build_model(name, overrides, threads)
+    if on_event:
+        on_event(name, "fitting")
+    start = time.perf_counter()
+    fit_model(model, split, dataset)
+    fit_seconds = time.perf_counter() - start
+    if on_event:
+        on_event(name, f"fitted in {fit_seconds:.1f}s; evaluating")
+    popularity = split.train.item_counts()
+    valid = evaluate_model(model, split.valid, dataset.exclude_history, popularity) if evaluate_valid and len(split.valid) else None
+    test = evaluate_model(model, split.test, dataset.exclude_history, popularity)
+    if on_event:
+        on_event(name, f"test NDCG@10 {test.metrics['NDCG@10']:.4f}")
+    return ModelRun(name, model, fit_seconds, valid, test)
+
+
+_WORKER: dict[str, Any] = {}
+"""A worker process's share of :func:`run_models`' arguments (unpacked on its first model)."""
+
+
+def _worker_start(payload: bytes) -> None:
+    _WORKER["payload"] = payload
+
+
+def _worker_run(name: str) -> bytes:
+    import pickle
+
+    if "dataset" not in _WORKER:
+        # Unpacked here, not in the initializer, so that a class that cannot be imported in this
+        # process is an ordinary error that reaches the parent, not a broken pool.
+        _WORKER.update(pickle.loads(_WORKER.pop("payload")))
+        for model_class in _WORKER["registered"]:
+            if model_class.name not in REGISTRY:
+                REGISTRY.register(model_class)
+        set_threads(_WORKER["threads"])
+    w = _WORKER
+    run = _fit_and_evaluate(name, w["dataset"], w["split"], w["configs"], w["threads"], w["evaluate_valid"], None, quiet=True)
+    return pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)  # plain pickle: no shared-memory tensors
+
+
+def _run_in_workers(
+    dataset: Dataset,
+    split: Split,
+    models: Sequence[str],
+    configs: dict[str, dict[str, Any]],
+    threads: int,
+    evaluate_valid: bool,
+    on_event: Callable[[str, str], None] | None,
+    jobs: int,
+) -> list[ModelRun]:
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    classes = {name: get_model_class(name) for name in models}  # an unknown name fails here, before any worker starts
+    # Classes added with REGISTRY.register in this process travel by reference (module and name).
+    registered = [model_class for name, model_class in classes.items() if not REGISTRY.builtin(name)]
+    try:
+        payload = pickle.dumps(
+            {"dataset": dataset, "split": split, "configs": configs, "threads": threads, "evaluate_valid": evaluate_valid, "registered": registered},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        names = ", ".join(model_class.name for model_class in registered) or "none"
+        raise ValueError(
+            f"cannot hand the data or a model registered in this process (registered: {names}) to worker "
+            f"processes: {error}; define the model in an importable module, or use jobs=1"
+        ) from error
+    order = sorted(models, key=lambda name: -get_model_class(name).era)  # stable: slow eras first
+    runs: dict[str, ModelRun] = {}
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(jobs, len(models)), mp_context=context, initializer=_worker_start, initargs=(payload,)) as pool:
+        futures = {pool.submit(_worker_run, name): name for name in order}
+        if on_event:
+            on_event(", ".join(order), f"fitting in {min(jobs, len(models))} worker processes")
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                run = pickle.loads(future.result())
+            except ImportError as error:
+                if not registered:
+                    raise
+                names = ", ".join(model_class.name for model_class in registered)
+                raise ValueError(
+                    f"a worker process could not import a model registered in this process only ({names}: {error}); "
+                    "define it in an importable module, or use jobs=1"
+                ) from error
+            runs[name] = run
+            if on_event:
+                on_event(name, f"fitted in {run.fit_seconds:.1f}s; test NDCG@10 {run.test.metrics['NDCG@10']:.4f}")
+    return [runs[name] for name in models]
 
 
 def fit_model(model: Recommender, split: Split, dataset: Dataset) -> Recommender:

@@ -50,6 +50,11 @@ class Registry(Mapping[str, "type[Recommender]"]):
         self._classes[model_class.name] = model_class
         return model_class
 
+    def builtin(self, name: str) -> bool:
+        """Whether ``name`` is one of the built-in lines (a fresh process knows it by name) rather
+        than a class added with :meth:`register` in this process."""
+        return name in self._where
+
     def unregister(self, name: str) -> None:
         """Remove a model added with :meth:`register` (the built-in ones stay)."""
         if name in self._where:

@@ -124,15 +124,19 @@ def run_walkthrough(
     threads: int = 1,
     command: str = "seqrec walkthrough",
     on_event: Callable[[str, str], None] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Fit, evaluate and explain every model; returns the JSON-ready report.
+
+    ``jobs`` models are fitted at a time, each in its own process with ``threads`` threads
+    (:func:`~seqrec.experiment.run_models`); the report is the same for any ``jobs``.
 
     The category shares are over the persona's own categories (:func:`history_categories`), listed
     with ``"other"`` in ``report["persona"]["categories"]``.
     """
     names = available_models(dataset, models)
     split = leave_one_out(dataset.sequences)
-    board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event)
+    board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event, jobs=jobs)
     references = references_in(names)
     leaderboard = {row["model"]: row for row in board.rows(references)}
     truth = persona_truth(board.runs, persona, dataset)
@@ -162,7 +166,7 @@ def run_walkthrough(
         "split": board.split_description,
         "exclude_history": dataset.exclude_history,
         "references": references,
-        "meta": machine_meta(command, threads),
+        "meta": {**machine_meta(command, threads), "jobs": jobs},
         "models": per_model,
         "leaderboard": board.rows(references),
     }
