@@ -31,7 +31,7 @@ def fitted(name: str) -> Recommender:
     """The registered model ``name`` fitted on the cycle world with its contract's tiny settings."""
     if name not in _FITTED:
         model_class = REGISTRY[name]
-        _FITTED[name] = model_class(dict(model_class.contract.config)).fit(WORLD)
+        _FITTED[name] = model_class(dict(model_class.contract.config)).fit(WORLD, items=ItemInfo.ids_only(WORLD.n_items))
     return _FITTED[name]
 
 
@@ -50,7 +50,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
 
 def test_the_models_that_declare_embedding_scores() -> None:
     # ALS, BPR-MF and the networks that score hidden · item table (+ bias); not the others.
-    assert {"als", "bpr", "sasrec", "gru4rec", "bert4rec", "narm", "cl4srec", "duorec"} <= set(EMBEDDING_MODELS)
+    assert {"als", "bpr", "sasrec", "gru4rec", "bert4rec", "narm", "cl4srec", "duorec", "unisrec"} <= set(EMBEDDING_MODELS)
     assert not {"popularity", "markov", "item-knn", "fpmc"} & set(EMBEDDING_MODELS)
     with pytest.raises(CapabilityError, match="dot product"):
         REGISTRY["popularity"]().fit(WORLD).query_vectors(CYCLE_HISTORIES)

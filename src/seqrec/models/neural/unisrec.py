@@ -70,11 +70,11 @@ from seqrec.data.splits import EvalSet
 from seqrec.data.types import PADDING, SequenceData
 from seqrec.models.base import ContractSettings, NotFittedError, help_field
 from seqrec.models.llm.text import (
-    DEFAULT_TEXT_MODEL,
-    CachedEncoder,
+    NO_CACHE,
     TextEncoder,
+    TextSettings,
+    configured_encoder,
     item_text_embeddings,
-    text_encoder,
 )
 from seqrec.models.neural.blocks import attention_mask
 from seqrec.models.neural.recommender import AttentionRecommender
@@ -84,8 +84,6 @@ from seqrec.ranking import Capabilities
 UniSRecMode = Literal["inductive", "transductive"]
 """``inductive``: items are their adapted text only; ``transductive``: adapted text + an id embedding."""
 MODES: tuple[UniSRecMode, ...] = typing.get_args(UniSRecMode)
-NO_CACHE = "none"
-"""``text_cache`` value that turns the embedding cache off."""
 
 
 # -- the adaptor (paper Sec. 3.1) -----------------------------------------------------------------
@@ -214,17 +212,10 @@ class UniSRecNetwork(SASRecNetwork):
 
 # -- the recommender ------------------------------------------------------------------------------
 @dataclass
-class UniSRecConfig(SASRecConfig):
+class UniSRecConfig(SASRecConfig, TextSettings):
     mode: Literal[UniSRecMode] = help_field(
         "transductive", "inductive (items = adapted text; scores items never bought) | transductive (+ an id embedding)."
     )
-    text_encoder: str = help_field(
-        DEFAULT_TEXT_MODEL,
-        "Text encoder: a sentence-transformers model name or local folder (default: the packaged "
-        "all-MiniLM-L6-v2), or 'hashing' (character n-grams, no model).",
-    )
-    text_cache: str = help_field("", "Folder of the text-embedding cache ('' = <seqrec cache>/embeddings, 'none' = off).")
-    text_batch_size: int = help_field(64, "Item documents per text-encoder batch.")
     n_experts: int = help_field(8, "Whitening experts in the MoE adaptor (official: 8).")
     adaptor_dropout: float = help_field(0.2, "Dropout on the text embeddings inside each expert (official: 0.2).")
     temperature: float = help_field(0.07, "Softmax temperature of the cosine scores (official: 0.07).")
@@ -242,8 +233,10 @@ class UniSRec(AttentionRecommender[UniSRecConfig]):
     title: ClassVar[str] = "UniSRec"
     era: ClassVar[int] = 3
     Config: ClassVar[type] = UniSRecConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(needs_items=True)
-    """Item info, not necessarily free text: an item without text is encoded by its title and category."""
+    capabilities: ClassVar[Capabilities] = Capabilities(needs_items=True, embedding_scores=True)
+    """Item info, not necessarily free text: an item without text is encoded by its title and category.
+    Scores are dot products (unit sequence vector over the temperature, unit item vectors), so an
+    inner-product index serves them."""
     state_attributes: ClassVar[tuple[str, ...]] = ("text_embeddings",)
     contract = ContractSettings(
         {
@@ -272,12 +265,8 @@ class UniSRec(AttentionRecommender[UniSRecConfig]):
         }
 
     def encoder(self) -> TextEncoder:
-        """The configured text encoder, behind the embedding cache unless ``text_cache`` is ``"none"``."""
-        config = self.config
-        encoder = text_encoder(config.text_encoder, device=config.device, batch_size=config.text_batch_size)
-        if config.text_cache == NO_CACHE:
-            return encoder
-        return CachedEncoder(encoder, config.text_cache or None)
+        """The configured text encoder (:func:`~seqrec.models.llm.text.configured_encoder`)."""
+        return configured_encoder(self.config, self.config.device)
 
     def _fit(self, train: SequenceData, valid: EvalSet | None, **options: Any) -> None:
         assert self.items is not None  # fit checked capabilities.needs_items
