@@ -131,3 +131,22 @@ def test_rqvae_semantic_ids_also_fit() -> None:
     train = cycle_world()
     model = Tiger({**TINY, "semantic_method": "rqvae", "rqvae_epochs": 5}).fit(train, items=ItemInfo.ids_only(train.n_items))
     assert model.recommend(SequenceData.from_lists([[1]], 11), 3).shape == (1, 3)
+
+
+def test_patience_picks_the_epoch_on_validation_and_keeps_its_weights() -> None:
+    from seqrec.data.splits import leave_one_out
+    from seqrec.evaluation.protocol import evaluate_model
+
+    split = leave_one_out(cycle_world())
+    items = ItemInfo.ids_only(split.train.n_items)
+    model = Tiger({**Tiger.contract.config, "epochs": 12, "patience": 2}).fit(split.train, split.valid, items=items)
+    records = model.training.records
+    assert records and all("NDCG@10" in record.metrics for record in records)
+    best = model.training.best_epoch
+    assert records[best - 1].metrics["NDCG@10"] == max(record.metrics["NDCG@10"] for record in records)
+    assert len(records) == 12 or len(records) - best == 2  # stopped after 2 epochs without a better one
+    again = evaluate_model(model, split.valid, True, split.train.item_counts()).metrics["NDCG@10"]
+    assert again == pytest.approx(records[best - 1].metrics["NDCG@10"])  # the best epoch's weights are back
+    unvalidated = Tiger({**Tiger.contract.config, "epochs": 3}).fit(split.train, split.valid, items=items)
+    assert [record.metrics for record in unvalidated.training.records] == [{}, {}, {}]
+    assert unvalidated.training.best_epoch == 3

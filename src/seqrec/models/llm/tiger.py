@@ -25,8 +25,10 @@ Retrieval.* NeurIPS 2023 (arXiv 2305.05065).
 
 Deviations from the paper: a smaller network (the paper: 4 + 4 layers, 6 heads of 64, dim 128,
 MLP 1024, dropout 0.1); no user-id token (the paper hashes user ids into 2,000 tokens; the
-histories of new users have none, so it is left out); Adam on a fixed learning rate for a fixed
-number of epochs (the paper: 200k steps with inverse-square-root decay), no early stopping.
+histories of new users have none, so it is left out); Adam on a fixed learning rate (the paper:
+200k steps with inverse-square-root decay); with ``patience > 0`` the epoch is chosen on
+validation NDCG@10, decoded from the ranked lists as the test is (the paper trains a fixed
+budget), otherwise every epoch is trained.
 
 Explanation: the item's code path (each level's code, its log-probability under the model, how
 many items share the prefix so far) and the items sharing its first-level code.
@@ -45,7 +47,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqrec.data.splits import EvalSet
 from seqrec.data.types import ItemInfo, SequenceData
+from seqrec.evaluation.protocol import evaluate_model
 from seqrec.models.base import (
     ContractSettings,
     Explanation,
@@ -66,6 +70,7 @@ from seqrec.models.llm.text import (
     configured_encoder,
     item_text_embeddings,
 )
+from seqrec.models.neural.trainer import VALID_METRIC, EpochRecord, TrainingResult
 from seqrec.ranking import Capabilities, Exclusion
 
 PAD_TOKEN = 0
@@ -85,7 +90,13 @@ class TigerConfig(TextSettings):
     n_layers: int = help_field(2, "Encoder layers (and as many decoder layers).")
     n_heads: int = help_field(4, "Attention heads (dim must be divisible by it).")
     dropout: float = help_field(0.1, "Dropout in the transformer.")
-    epochs: int = help_field(20, "Training epochs of the sequence-to-sequence model.")
+    epochs: int = help_field(20, "Training epochs of the sequence-to-sequence model (the most, with patience).")
+    patience: int = help_field(
+        0,
+        "Stop after this many epochs without a better validation NDCG@10 (decoded from the ranked lists, "
+        "as the test is) and keep the best epoch's weights; 0 = train every epoch, no validation.",
+    )
+    exclude_history: bool = help_field(True, "Remove history items before ranking in validation.")
     lr: float = help_field(1e-3, "Adam learning rate.")
     batch_size: int = help_field(256, "Training examples per step.")
     max_len: int = help_field(20, "History items read (the most recent ones; the paper: 20).")
@@ -186,6 +197,8 @@ class Tiger(Recommender[TigerConfig]):
         self.network: TigerNetwork | None = None
         self._trie: tuple[np.ndarray, np.ndarray] | None = None
         self.fit_seconds: float = 0.0
+        self.training = TrainingResult()
+        """Per-epoch loss, validation metrics and time; the selected epoch."""
 
     # -- fitting --------------------------------------------------------------------------------
     def encoder(self) -> TextEncoder:
@@ -206,13 +219,14 @@ class Tiger(Recommender[TigerConfig]):
         self.codes, self.level_sizes = ids.codes, ids.level_sizes
         torch.manual_seed(config.seed)
         network = TigerNetwork(self.level_sizes, config).to(self._device())
-        self._train(network, train)
-        self.network = network.eval()
         self._trie = None
+        self._train(network, train, valid if isinstance(valid, EvalSet) and len(valid) and config.patience > 0 else None)
+        self.network = network.eval()
         self.fit_seconds = time.perf_counter() - started
 
-    def _train(self, network: TigerNetwork, train: SequenceData) -> None:
+    def _train(self, network: TigerNetwork, train: SequenceData, valid: EvalSet | None) -> None:
         config = self.config
+        self.training = TrainingResult()
         histories, targets = training_examples(train, config.max_len)
         if len(targets) == 0:
             return
@@ -222,8 +236,11 @@ class Tiger(Recommender[TigerConfig]):
         generator = torch.Generator().manual_seed(config.seed)
         device = self._device()
         start = torch.full((1, 1), START_TOKEN, dtype=torch.int64)
-        network.train()
+        popularity = train.item_counts()
+        best_weights: dict[str, Tensor] | None = None
+        elapsed = 0.0
         for epoch in range(config.epochs):
+            network.train()
             order = torch.randperm(len(target), generator=generator)
             total, began = 0.0, time.perf_counter()
             for first in range(0, len(order), config.batch_size):
@@ -237,8 +254,27 @@ class Tiger(Recommender[TigerConfig]):
                 loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * len(batch)
+            metrics: dict[str, float] = {}
+            if valid is not None:
+                self.network = network.eval()  # decode the validation histories with this epoch's weights
+                metrics = {key: float(value) for key, value in evaluate_model(self, valid, config.exclude_history, popularity).metrics.items() if key in ("HR@10", VALID_METRIC)}
+            seconds = time.perf_counter() - began
+            elapsed += seconds
+            improved = valid is not None and metrics[VALID_METRIC] > self.training.best_metric
+            if improved:
+                self.training.best_metric, self.training.best_epoch = metrics[VALID_METRIC], epoch + 1
+                best_weights = {key: value.detach().clone() for key, value in network.state_dict().items()}
+            self.training.records.append(EpochRecord(epoch + 1, total / len(target), metrics, seconds, elapsed, improved))
             if config.progress:
-                print(f"{self.name} epoch {epoch + 1}/{config.epochs}: loss {total / len(target):.4f} ({time.perf_counter() - began:.1f} s)", flush=True)
+                shown = f", valid NDCG@10 {metrics[VALID_METRIC]:.4f}" if metrics else ""
+                print(f"{self.name} epoch {epoch + 1}/{config.epochs}: loss {total / len(target):.4f}{shown} ({seconds:.1f} s)", flush=True)
+            if valid is not None and epoch + 1 - self.training.best_epoch >= config.patience:
+                self.training.stopped_early = epoch + 1 < config.epochs
+                break
+        if best_weights is not None:
+            network.load_state_dict(best_weights)
+        elif self.training.records:
+            self.training.best_epoch = len(self.training.records)  # no validation: the last epoch
 
     # -- tokens ---------------------------------------------------------------------------------
     def _item_tokens(self) -> np.ndarray:
