@@ -1,4 +1,4 @@
-"""Benchmark the nine era-2 neural networks on MovieLens-100K.
+"""Benchmark the era-2 neural networks (and UniSRec, era 3) on MovieLens-100K.
 
 Protocol: ``load_dataset("ml-100k")`` (5-core, history excluded as the dataset says),
 leave-one-out split, full ranking over the whole catalogue with pessimistic ties. Each model has a
@@ -11,7 +11,7 @@ config and the same seeds (the same encoder and loss without the contrastive ter
 that says whether the contrastive loss helps.
 
 Every invocation writes one log per model, ``<out>/<name>_<model>.json`` (after every run, so an
-interrupted benchmark keeps what finished); ``--assemble`` gathers the nine logs into
+interrupted benchmark keeps what finished); ``--assemble`` gathers the per-model logs into
 ``<out>/<name>.json`` and ``.md`` (per-epoch times, best epoch, wall time to the best epoch, machine,
 thread count, load average, date and the command of every model's own run). With ``--previous``,
 a model without a log takes its result from an earlier report (its own date and command are kept).
@@ -51,6 +51,7 @@ from seqrec.models.neural.nextitnet import NextItNet
 from seqrec.models.neural.recommender import NeuralRecommender
 from seqrec.models.neural.sasrec import SASRec
 from seqrec.models.neural.srgnn import SRGNN
+from seqrec.models.neural.unisrec import UniSRec
 
 MODELS: dict[str, type[NeuralRecommender]] = {
     "sasrec": SASRec,
@@ -62,8 +63,11 @@ MODELS: dict[str, type[NeuralRecommender]] = {
     "srgnn": SRGNN,
     "cl4srec": CL4SRec,
     "duorec": DuoRec,
+    "unisrec": UniSRec,
 }
 CONTRASTIVE = ("cl4srec", "duorec")
+ITEMS: dict[str, Any] = {}
+"""The dataset's item information (titles, genres: UniSRec's item text), set by data_description."""
 TUNED = Path(__file__).resolve().parent.parent / "configs" / "tuned" / "ml-100k" / "loo"
 
 # Candidate configs per model, compared on validation NDCG@10 only. Shared: 200 items of
@@ -112,6 +116,13 @@ CANDIDATES: dict[str, list[dict[str, Any]]] = {
     "duorec": [
         {"max_len": 50, "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "attention_dropout": 0.2,
          "contrast_weight": 0.1, "batch_size": 64, "lr": 2e-3, "epochs": 25},
+    ],
+    # Transductive UniSRec (MiniLM embeddings of title, year and genres + an id embedding) on
+    # SASRec's encoder settings; the official temperature 0.07 and a softer one.
+    "unisrec": [
+        {"mode": "transductive", "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "batch_size": 64, "lr": 4e-3, "temperature": 0.07},
+        {"mode": "transductive", "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "batch_size": 64, "lr": 2e-3, "temperature": 0.07},
+        {"mode": "transductive", "dim": 64, "n_layers": 2, "n_heads": 2, "dropout": 0.2, "batch_size": 64, "lr": 4e-3, "temperature": 0.2},
     ],
 }
 
@@ -165,7 +176,7 @@ def run_one(name: str, overrides: dict[str, Any], seed: int, threads: int, split
     model = MODELS[name](config)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    model.fit(split.train, split.valid)
+    model.fit(split.train, split.valid, items=ITEMS.get("items"))
     fit_seconds = time.perf_counter() - start
     test = evaluate_model(model, split.test, exclude, split.train.item_counts())
     training = model.training
@@ -389,6 +400,7 @@ def run_header(args: argparse.Namespace) -> dict[str, Any]:
 
 def data_description() -> tuple[Split, bool, str]:
     dataset = load_dataset("ml-100k")
+    ITEMS["items"] = dataset.item_info()
     split = leave_one_out(dataset.sequences)
     description = (
         f"{dataset.name}: {dataset.n_users} users, {dataset.n_items} items, "
