@@ -46,6 +46,9 @@ class Capabilities:
     """``fit`` needs item text (implies ``needs_items``)."""
     needs_world: bool = False
     """``fit`` needs the generator of a synthetic world (the shop world's oracles)."""
+    reads_time: bool = False
+    """Scores read the histories' timestamps as well as their items (HSTU's time bias); ``explain``
+    then takes ``timestamps=`` too. Callers that know the times should pass them."""
     embedding_scores: bool = False
     """``score`` is a dot product: ``query_vectors(histories) @ item_vectors().T`` (a per-item
     bias folded in as one more dimension), so an inner-product index can retrieve its top-k

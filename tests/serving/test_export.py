@@ -64,6 +64,15 @@ def test_models_without_a_network_are_not_exported(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def test_a_network_that_reads_timestamps_is_not_exported(tmp_path: Path) -> None:
+    model_class = REGISTRY["hstu"]
+    model = model_class({**model_class.contract.config, "epochs": 1}).fit(WORLD)
+    assert "timestamps" in exportable(model)
+    with pytest.raises(CapabilityError, match="timestamps"):
+        export_onnx(model, tmp_path / "hstu.onnx")
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_cli_exports_an_artifact(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

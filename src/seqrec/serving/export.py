@@ -104,6 +104,12 @@ def exportable(model: Recommender[Any]) -> str:
             f"{model.name} has no torch network to export: its scores come from per-history "
             "computations in numpy/scipy (ONNX export covers the neural sequence models)"
         )
+    network = model.network
+    if network is not None and network.uses_time:
+        return (
+            f"{model.name} reads the histories' timestamps as well as their items; the exported graph "
+            "takes item ids only, so its export is not supported yet"
+        )
     return ""
 
 

@@ -92,7 +92,11 @@ def persona_report(
     """Top-10, its shares in the ``story`` categories and the explanation of the first pick for one model."""
     history = SequenceData.from_lists([persona.items], dataset.n_items, [persona.timestamps], users=[-1])
     top10 = model.recommend(history, 10, exclude=dataset.exclude_history)[0].tolist()
-    explanation = model.explain(persona.items, top10[0]).to_dict()
+    if model.capabilities.reads_time:  # HSTU: the time gaps are part of the reason
+        explained = model.explain(persona.items, top10[0], timestamps=persona.timestamps)  # type: ignore[call-arg]
+    else:
+        explained = model.explain(persona.items, top10[0])
+    explanation = explained.to_dict()
     explanation["evidence"] = titled_evidence(explanation["evidence"][:8], dataset)
     explanation["summary_titled"] = titled_summary(explanation["summary"], dataset)
     return {

@@ -19,6 +19,10 @@ Per objective (see :class:`~seqrec.models.neural.network.Objective`), :func:`mak
 
 Scoring reads :func:`history_inputs`: the last ``max_len`` items of each history, left-padded
 (masked-LM networks: the last ``max_len - 1`` and the mask token).
+
+Time networks (``SequenceNetwork.uses_time``) also get the timestamps of those items, gathered by
+the same index arithmetic (:func:`history_timestamps`, ``TrainingWindows(..., with_time=True)``)
+and left-padded with 0; every other network's batches carry ``timestamps=None`` and gather none.
 """
 
 from __future__ import annotations
@@ -48,14 +52,32 @@ def left_padded(items: Tensor, starts: Tensor, ends: Tensor, length: int) -> Ten
     return torch.where(inside, items[positions.clamp(min=0)], PADDING)
 
 
+def _bounds(histories: SequenceData) -> tuple[Tensor, Tensor]:
+    offsets = torch.from_numpy(np.asarray(histories.offsets, dtype=np.int64))
+    return offsets[:-1], offsets[1:]
+
+
+def history_timestamps(histories: SequenceData, max_len: int, objective: Objective) -> Tensor:
+    """Timestamps ``[B, max_len]`` (int64 seconds, 0 at padding) aligned with :func:`history_inputs`.
+
+    The appended mask token of a masked-LM input gets the last history timestamp (the time of the
+    item to come is unknown).
+    """
+    times = torch.from_numpy(np.asarray(histories.timestamps, dtype=np.int64))
+    starts, ends = _bounds(histories)
+    if objective is Objective.MASKED:
+        window = left_padded(times, starts, ends, max_len - 1)  # [B, L - 1]
+        return torch.cat([window, window[:, -1:]], dim=1)  # [B, L]
+    return left_padded(times, starts, ends, max_len)  # [B, L]
+
+
 def history_inputs(histories: SequenceData, max_len: int, objective: Objective) -> Tensor:
     """Network inputs ``[B, max_len]`` to score the item after each history.
 
     Masked-LM networks read the last ``max_len - 1`` items followed by the mask token.
     """
     items = torch.from_numpy(np.asarray(histories.items, dtype=np.int64))
-    offsets = torch.from_numpy(np.asarray(histories.offsets, dtype=np.int64))
-    starts, ends = offsets[:-1], offsets[1:]
+    starts, ends = _bounds(histories)
     if objective is Objective.MASKED:
         window = left_padded(items, starts, ends, max_len - 1)  # [B, L - 1]
         masks = torch.full((len(histories), 1), mask_token(histories.n_items), dtype=torch.int64)
@@ -66,13 +88,17 @@ def history_inputs(histories: SequenceData, max_len: int, objective: Objective) 
 class TrainingWindows:
     """The training examples of an epoch as (sequence start, window end) index pairs."""
 
-    def __init__(self, train: SequenceData, max_len: int, objective: Objective, windows: WindowKind) -> None:
+    def __init__(
+        self, train: SequenceData, max_len: int, objective: Objective, windows: WindowKind, with_time: bool = False
+    ) -> None:
         if windows not in WINDOW_KINDS:
             raise ValueError(f"windows must be one of {WINDOW_KINDS}, got {windows!r}")
         self.objective = objective
         # A causal / last window holds max_len inputs plus the item that follows the last one.
         self.length = max_len if objective is Objective.MASKED else max_len + 1
         self.items = torch.from_numpy(train.items.astype(np.int64))
+        # Timestamps only for networks that read them (uses_time); the others gather nothing more.
+        self.timestamps = torch.from_numpy(train.timestamps.astype(np.int64)) if with_time else None
         starts, ends = self._window_bounds(train, max_len, windows)
         self.starts = torch.from_numpy(starts)
         self.ends = torch.from_numpy(ends)
@@ -134,6 +160,12 @@ class TrainingWindows:
         """Windows ``[B, length]`` (left-padded) of the chosen examples."""
         return left_padded(self.items, self.starts[rows], self.ends[rows], self.length)
 
+    def gather_timestamps(self, rows: Tensor) -> Tensor | None:
+        """Timestamps ``[B, length]`` aligned with :meth:`gather` (``None`` without ``with_time``)."""
+        if self.timestamps is None:
+            return None
+        return left_padded(self.timestamps, self.starts[rows], self.ends[rows], self.length)
+
 
 def trim_leading_padding(batch: TrainingBatch) -> TrainingBatch:
     """Drop the leading columns that are padding in every row (they carry no target).
@@ -143,15 +175,28 @@ def trim_leading_padding(batch: TrainingBatch) -> TrainingBatch:
     """
     used = (batch.input_ids != PADDING).any(dim=0)  # [L]
     first = int(used.to(torch.int8).argmax()) if bool(used.any()) else batch.input_ids.shape[1] - 1
-    return TrainingBatch(batch.input_ids[:, first:], batch.target_ids[:, first:], batch.generator)
+    times = None if batch.timestamps is None else batch.timestamps[:, first:]
+    return TrainingBatch(batch.input_ids[:, first:], batch.target_ids[:, first:], batch.generator, times)
 
 
 def make_batch(
-    windows: Tensor, objective: Objective, n_items: int, mask_prob: float, generator: torch.Generator
+    windows: Tensor,
+    objective: Objective,
+    n_items: int,
+    mask_prob: float,
+    generator: torch.Generator,
+    window_timestamps: Tensor | None = None,
 ) -> TrainingBatch:
-    """Inputs and aligned targets of one batch of windows ``[B, W]`` (see the module docstring)."""
+    """Inputs and aligned targets of one batch of windows ``[B, W]`` (see the module docstring).
+
+    ``window_timestamps [B, W]`` (time networks only) gives the batch's ``timestamps``, aligned
+    with the inputs: the targets' own times are not passed (the last column's target time is as
+    unknown in training as the next item's time is at scoring).
+    """
     if objective is Objective.MASKED:
-        return _masked_batch(windows, n_items, mask_prob, generator)
+        batch = _masked_batch(windows, n_items, mask_prob, generator)
+        batch.timestamps = window_timestamps
+        return batch
     inputs = windows[:, :-1]  # [B, L]
     following = windows[:, 1:]  # [B, L]
     if objective is Objective.LAST:
@@ -160,7 +205,8 @@ def make_batch(
     else:
         # A padding input carries no history, so the window's first item is never a target.
         targets = torch.where(inputs != PADDING, following, PADDING)
-    return TrainingBatch(inputs, targets, generator)
+    times = None if window_timestamps is None else window_timestamps[:, :-1]  # [B, L]
+    return TrainingBatch(inputs, targets, generator, times)
 
 
 def _masked_batch(windows: Tensor, n_items: int, mask_prob: float, generator: torch.Generator) -> TrainingBatch:

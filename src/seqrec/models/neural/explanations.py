@@ -4,8 +4,9 @@
   input) into evidence rows ``{"item", "position", "weight"}``;
 * :func:`final_query_attention` reads the attention of the last block's final query over the
   history from a transformer's ``encode_with_attention`` (SASRec, BERT4Rec, CL4SRec/DuoRec);
-* :func:`attention_explanation` is the explanation of every attention model (those and NARM):
-  the evidence rows plus a summary that names the item attended to most.
+* :func:`attention_explanation` is the explanation of every attention model (those, NARM and
+  HSTU): the evidence rows plus a summary that names the item attended to most; with the history's
+  timestamps (HSTU) each row also gives ``seconds_before_last``, its time gap to the last purchase.
 
 The transformer models get both through
 :class:`~seqrec.models.neural.recommender.AttentionRecommender`.
@@ -65,20 +66,39 @@ def final_query_attention(
 
 
 def attention_explanation(
-    model: str, item: int, history: Sequence[int], tail_weights: np.ndarray, summary: str, focus: str
+    model: str,
+    item: int,
+    history: Sequence[int],
+    tail_weights: np.ndarray,
+    summary: str,
+    focus: str,
+    timestamps: Sequence[int] | None = None,
 ) -> Explanation:
     """An attention explanation: evidence rows from ``tail_weights`` (see :func:`position_evidence`)
     and ``summary`` continued with ``focus`` and the most attended item, e.g.
     ``"SASRec scores item 3 at 1.234" + "; predicting the next item it" + " attends most to item 5
-    (position 2, weight 0.61)."``.
+    (position 2, weight 0.61)."``. With the history's ``timestamps`` (aligned with ``history``) each
+    row also has ``seconds_before_last`` and the summary says how long before the last purchase the
+    top item was bought.
     """
     evidence = position_evidence(history, tail_weights)
+    if timestamps is not None and len(timestamps):
+        last = int(timestamps[-1])
+        for row in evidence:
+            row["seconds_before_last"] = last - int(timestamps[row["position"]])
     if evidence:
         top = evidence[0]
         summary += (
             f"{focus} attends most to item {top['item']} "
-            f"(position {top['position']}, weight {top['weight']:.2f})"
+            f"(position {top['position']}, weight {top['weight']:.2f}{_gap_text(top)})"
         )
     return Explanation(
         model=model, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence
     )
+
+
+def _gap_text(row: dict[str, Any]) -> str:
+    gap = row.get("seconds_before_last")
+    if gap is None:
+        return ""
+    return f", {gap / 86_400:.1f} days before the last purchase" if gap >= 86_400 else f", {gap} s before the last purchase"

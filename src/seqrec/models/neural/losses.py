@@ -27,6 +27,11 @@ items per batch (:class:`NegativeSampler`), shared by all its positions (or, wit
 ``negatives_per_position``, ``n_negatives`` for each position), with probability proportional to
 ``count ** sample_alpha`` (GRU4Rec's sampling; 0 = uniform); a negative equal to a position's own
 target is masked out. Negatives are not filtered against the user's history.
+
+A network may set ``loss_temperature`` (:class:`~seqrec.models.neural.network.SequenceNetwork`;
+HSTU's cosine scores use 0.05 as in its official configs): every score is divided by it before
+the loss, ``s / τ`` (then logQ-corrected for the sampled softmax). At the default 1.0 nothing is
+divided, so the other networks' losses are exactly what they were.
 """
 
 from __future__ import annotations
@@ -151,18 +156,19 @@ class LossFunction:
         self, network: SequenceNetwork, hidden: Tensor, targets: Tensor, generator: torch.Generator
     ) -> Tensor:
         """Loss of ``hidden [N, D]`` predicting ``targets [N]``."""
+        temperature = network.loss_temperature
         if self.sampler is None:
             # Score the real items only (columns 1..n_items): padding is never a target.
             logits = network.logits_of(hidden, self.real_items.to(hidden.device))  # [N, n_items]
-            return softmax_cross_entropy(logits, targets - 1)
+            return softmax_cross_entropy(_tempered(logits, temperature), targets - 1)
         count = self.config.n_negatives
         if self.config.negatives_per_position:
             negatives = self.sampler.sample(len(targets) * count, generator).view(len(targets), count)  # [N, K]
         else:
             negatives = self.sampler.sample(count, generator)  # [K], shared by the batch
         negatives = negatives.to(hidden.device)
-        positive = network.logits_of(hidden, targets[:, None])[:, 0]  # [N]
-        negative = network.logits_of(hidden, negatives)  # [N, K]
+        positive = _tempered(network.logits_of(hidden, targets[:, None])[:, 0], temperature)  # [N]
+        negative = _tempered(network.logits_of(hidden, negatives), temperature)  # [N, K]
         valid = negatives.expand(len(targets), count) != targets[:, None]  # [N, K]
         loss = self.config.loss
         if loss == "bce":
@@ -176,3 +182,8 @@ class LossFunction:
             positive = F.elu(positive, self.config.bpr_max_elu)
             negative = F.elu(negative, self.config.bpr_max_elu)
         return bpr_max(positive, negative, self.config.bpr_max_reg, valid)
+
+
+def _tempered(scores: Tensor, temperature: float) -> Tensor:
+    """``scores / temperature``; untouched at 1.0 (every network but HSTU)."""
+    return scores if temperature == 1.0 else scores / temperature

@@ -23,7 +23,8 @@ Writing a new network means:
 1. subclass :class:`SequenceNetwork`, set ``objective`` and implement ``encode`` and
    ``item_embeddings`` (optionally ``item_bias``, ``extra_loss``, ``on_fit_start``); set
    ``variable_length = True`` when leading padding columns may be dropped (much faster); the
-   constructor takes ``(n_items, config)``;
+   constructor takes ``(n_items, config)``; a network that reads timestamps sets
+   ``uses_time = True`` and implements ``encode_timed`` (see "Time" below);
 2. subclass :class:`~seqrec.models.neural.config.NeuralConfig` (a dataclass) with the network's
    own hyper-parameters;
 3. subclass :class:`~seqrec.models.neural.recommender.NeuralRecommender` parametrised with that
@@ -38,6 +39,22 @@ Conventions shared with the trainer
 * ``encode(input_ids)`` returns ``hidden[b, t]``, the representation from which the item that
   follows position ``t`` is predicted (or, for ``Objective.MASKED``, the item hidden behind the
   mask at ``t``). Scoring a history always reads ``hidden[:, -1]``.
+
+Time (opt-in, ``uses_time = True``; HSTU)
+------------------------------------------
+* The trainer calls :meth:`SequenceNetwork.encode_inputs` everywhere (training step, scoring,
+  hidden states); for the ordinary networks it is exactly ``encode(input_ids)`` and no timestamp
+  is gathered, so they are unaffected.
+* A time network gets ``encode_timed(input_ids, timestamps)``: ``timestamps [B, L]`` int64
+  seconds aligned column by column with ``input_ids`` (``SequenceData.timestamps``), left-padded
+  with 0. ``TrainingBatch.timestamps`` carries them in training (``None`` for other networks).
+* Causal training windows give the timestamps of the *inputs* only, never the timestamp of the
+  last column's target; at scoring the time of the item to come is unknown too (the evaluation
+  protocol gives histories, not the time of the next purchase). A network that wants "the time of
+  the next event" reads ``timestamps[:, t + 1]`` for ``t < L - 1`` (in training that is the
+  target's time) and must make do with ``timestamps[:, -1]`` at the last column.
+* ``encode_timed`` must still be causal in the items: ``hidden[:, t]`` may depend on
+  ``input_ids[:, :t + 1]`` and, at most, on ``timestamps[:, :t + 2]``.
 
 Objectives (how the trainer builds targets from a training window; see ``batching.py``):
 
@@ -93,6 +110,9 @@ class TrainingBatch:
     input_ids: Tensor  # [B, L] int64, left-padded
     target_ids: Tensor  # [B, L] int64, 0 = no target
     generator: torch.Generator
+    timestamps: Tensor | None = None
+    """``[B, L]`` int64 seconds aligned with ``input_ids`` (0 at padding); only for networks with
+    ``uses_time``, ``None`` otherwise."""
 
 
 class SequenceNetwork(nn.Module, ABC):
@@ -106,12 +126,17 @@ class SequenceNetwork(nn.Module, ABC):
     objective: ClassVar[Objective] = Objective.CAUSAL
     mask_prob: float = 0.2
     """``Objective.MASKED`` only: the share of each window's items hidden behind the mask."""
+    loss_temperature: float = 1.0
+    """The training loss divides every score by this (``losses.py``); 1.0 = scores as they are."""
     variable_length: ClassVar[bool] = False
     """``True`` if ``encode`` gives the same hidden states at the real positions when leading
     all-padding columns are dropped (padding is ignored, positions are counted from the right).
     The trainer then groups windows of similar length into batches and drops those columns,
     which is exact and much faster. Leave ``False`` for networks that need exactly ``max_len``
     columns (e.g. a convolution over the whole window)."""
+    uses_time: ClassVar[bool] = False
+    """``True`` if the network reads timestamps: the trainer then gathers them and calls
+    :meth:`encode_timed` instead of :meth:`encode` (see the module docstring, "Time")."""
 
     def __init__(self, n_items: int, max_len: int) -> None:
         super().__init__()
@@ -121,6 +146,22 @@ class SequenceNetwork(nn.Module, ABC):
     @abstractmethod
     def encode(self, input_ids: Tensor) -> Tensor:
         """Hidden states ``[B, L, D]`` (``[B, 1, D]`` allowed for ``Objective.LAST``) of left-padded ``input_ids`` ``[B, L]``."""
+
+    def encode_timed(self, input_ids: Tensor, timestamps: Tensor) -> Tensor:
+        """Hidden states of a time network (``uses_time``) from ``input_ids`` and the aligned
+        ``timestamps`` ``[B, L]`` (int64 seconds, 0 at padding)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} reads no timestamps (uses_time is False): call encode"
+        )
+
+    def encode_inputs(self, input_ids: Tensor, timestamps: Tensor | None = None) -> Tensor:
+        """What the trainer calls: :meth:`encode_timed` for a time network, :meth:`encode` otherwise
+        (``timestamps`` is then ignored)."""
+        if not self.uses_time:
+            return self.encode(input_ids)
+        if timestamps is None:
+            raise ValueError(f"{type(self).__name__} reads timestamps (uses_time): none were given")
+        return self.encode_timed(input_ids, timestamps)
 
     @abstractmethod
     def item_embeddings(self) -> Tensor:

@@ -36,7 +36,7 @@ from seqrec.models.base import (
     module_arrays,
     with_bias,
 )
-from seqrec.models.neural.batching import history_inputs
+from seqrec.models.neural.batching import history_inputs, history_timestamps
 from seqrec.models.neural.config import NeuralConfig
 from seqrec.models.neural.explanations import (
     AttentionNetwork,
@@ -143,6 +143,24 @@ class NeuralRecommender(Recommender[NeuralConfigT]):
         inputs = history_inputs(histories, self.config.max_len, network.objective)
         network.eval()
         return network, inputs.to(self.config.device)
+
+    def timed_history_input(
+        self, history: Sequence[int], timestamps: Sequence[int] | None = None
+    ) -> tuple[SequenceNetwork, Tensor, Tensor]:
+        """:meth:`history_input` plus the aligned timestamps ``[1, max_len]`` (for time networks).
+
+        Without ``timestamps`` the history's items are taken to be one second apart (what
+        ``SequenceData.from_lists`` assumes).
+        """
+        network = self.require_network()
+        times = None if timestamps is None else [list(map(int, timestamps))]
+        if times is not None and len(times[0]) != len(history):
+            raise ValueError(f"{self.name}: {len(times[0])} timestamps for a history of {len(history)} items")
+        histories = SequenceData.from_lists([list(history)], self.require_fitted(), timestamps=times)
+        inputs = history_inputs(histories, self.config.max_len, network.objective)
+        input_times = history_timestamps(histories, self.config.max_len, network.objective)
+        network.eval()
+        return network, inputs.to(self.config.device), input_times.to(self.config.device)
 
     def explain_inputs(self, history: Sequence[int], item: int) -> tuple[SequenceNetwork, Tensor]:
         """:meth:`history_input` after :meth:`check_item`: the shared first step of ``explain``."""

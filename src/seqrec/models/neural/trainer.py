@@ -42,6 +42,7 @@ from seqrec.models.neural import checkpoint
 from seqrec.models.neural.batching import (
     TrainingWindows,
     history_inputs,
+    history_timestamps,
     make_batch,
     trim_leading_padding,
 )
@@ -97,17 +98,24 @@ def last_position_chunks(
 ) -> Iterator[tuple[np.ndarray, Tensor]]:
     """``(rows, hidden [b, D])`` chunk by chunk: the hidden state at the last position of each
     history's input. Variable-length networks go shortest first, each chunk cut to its longest row.
-    Callers run it under ``torch.no_grad()`` with the network in eval mode."""
+    Time networks (``uses_time``) also get the histories' timestamps; the time of the item to come
+    is not known (see ``network.py``, "Time"). Callers run it under ``torch.no_grad()`` with the
+    network in eval mode."""
     device = next(network.parameters()).device
     inputs = history_inputs(histories, config.max_len, network.objective)  # [B, L]
+    times = history_timestamps(histories, config.max_len, network.objective) if network.uses_time else None  # [B, L]
     order = np.argsort(histories.lengths, kind="stable") if network.variable_length else np.arange(len(histories))
     for start in range(0, len(histories), config.eval_batch_size):
         rows = order[start : start + config.eval_batch_size]
         chunk = inputs[torch.from_numpy(rows)]  # [b, L]
+        chunk_times = None if times is None else times[torch.from_numpy(rows)]  # [b, L]
         if network.variable_length:
             longest = int((chunk != PADDING).sum(dim=1).max())
-            chunk = chunk[:, chunk.shape[1] - max(longest, 1) :]
-        yield rows, network.encode(chunk.to(device))[:, -1]  # [b, D]
+            first = chunk.shape[1] - max(longest, 1)
+            chunk = chunk[:, first:]
+            chunk_times = None if chunk_times is None else chunk_times[:, first:]
+        chunk_times = None if chunk_times is None else chunk_times.to(device)
+        yield rows, network.encode_inputs(chunk.to(device), chunk_times)[:, -1]  # [b, D]
 
 
 @torch.no_grad()
@@ -196,7 +204,7 @@ class Trainer:
         network = self.build_network().to(config.device)
         network.on_fit_start(train)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        windows = TrainingWindows(train, config.max_len, network.objective, config.windows)
+        windows = TrainingWindows(train, config.max_len, network.objective, config.windows, with_time=network.uses_time)
         loss_function = LossFunction(config, train)
 
         fingerprint = _fingerprint(config, train, valid) if config.checkpoint_dir else None
@@ -264,7 +272,14 @@ class Trainer:
         if config.max_batches_per_epoch > 0:
             order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
         for rows in order:
-            batch = make_batch(windows.gather(rows), network.objective, network.n_items, network.mask_prob, generator)
+            batch = make_batch(
+                windows.gather(rows),
+                network.objective,
+                network.n_items,
+                network.mask_prob,
+                generator,
+                windows.gather_timestamps(rows),
+            )
             if network.variable_length:
                 batch = trim_leading_padding(batch)
             loss = self._step(network, optimizer, _to_device(batch, config.device), loss_function)
@@ -279,7 +294,7 @@ class Trainer:
         batch: TrainingBatch,
         loss_function: LossFunction,
     ) -> float:
-        encoded = network.encode(batch.input_ids)  # [B, L, D] ([B, 1, D] allowed for LAST)
+        encoded = network.encode_inputs(batch.input_ids, batch.timestamps)  # [B, L, D] ([B, 1, D] allowed for LAST)
         hidden, targets = encoded, batch.target_ids  # [B, L, D], [B, L]
         if network.objective is Objective.LAST:
             hidden, targets = encoded[:, -1:], targets[:, -1:]
@@ -340,7 +355,8 @@ def _fingerprint(config: NeuralConfig, train: SequenceData, valid: EvalSet | Non
 def _to_device(batch: TrainingBatch, device: str) -> TrainingBatch:
     if device == "cpu":
         return batch
-    return TrainingBatch(batch.input_ids.to(device), batch.target_ids.to(device), batch.generator)
+    times = None if batch.timestamps is None else batch.timestamps.to(device)
+    return TrainingBatch(batch.input_ids.to(device), batch.target_ids.to(device), batch.generator, times)
 
 
 def _batches(n_examples: int, batch_size: int) -> int:

@@ -1,0 +1,482 @@
+"""HSTU: the Hierarchical Sequential Transduction Unit, the first network here that reads time.
+
+Zhai, J. et al. (2024). *Actions Speak Louder than Words: Trillion-Parameter Sequential
+Transducers for Generative Recommendations.* ICML 2024 (arXiv:2402.17152).
+Official code: github.com/meta-recsys/generative-recommenders,
+``generative_recommenders/research/modeling/sequential/hstu.py`` (the plain-PyTorch model of the
+paper's Sec. 4.1.1 experiments) with ``configs/ml-1m/hstu-sampled-softmax-n128-final.gin``.
+
+The network (paper eq. 1-3, official code)
+-------------------------------------------
+* input ``E_i · sqrt(d) + P_t`` (item embedding scaled by ``sqrt(d)`` plus a learned absolute
+  position embedding), dropout, padding positions zeroed — the code's
+  ``LearnablePositionalEmbeddingInputFeaturesPreprocessor``. Item embeddings start from a normal
+  truncated at two standard deviations (std 0.02), positions from Xavier-normal (the code's
+  ``reset_params`` overwrites their own truncated-normal start);
+* ``n_layers`` HSTU blocks, each (eq. 1-3)::
+
+      U, V, Q, K = split(SiLU(LayerNorm(x) · W_uvqk))                     # one projection
+      A(x)V(x)   = (SiLU(Q Kᵀ + rab(p, t)) / n) · V   (causal mask)       # pointwise attention
+      x'         = W_o · Dropout(U ⊙ LayerNorm(A(x)V(x))) + x             # gated, residual
+
+  with layer norms without learned scale (``F.layer_norm``, eps 1e-6), ``W_uvqk`` drawn from
+  N(0, 0.02²), ``W_o`` Xavier-uniform; heads share one relative bias; the attention-output norm
+  runs over all heads together (the code's ``_norm_attn_output``);
+* the relative attention bias of every block: a learned bias per relative position ``i - j`` plus
+  a learned bias per time bucket ``floor(ln(max(|Δt|, 1)) / 0.301)`` clamped to ``[0, 128]``
+  (129 weights, all from N(0, 0.02²)); ``Δt`` is the gap between the query's *next* timestamp and
+  the key's timestamp (:func:`query_timestamps`);
+* the output is L2-normalised, and so are the item embeddings it is scored against (the code's
+  ``L2NormEmbeddingPostprocessor`` with ``item_l2_norm=True``): scores are cosines. The input
+  embedding is *not* normalised (the code multiplies the raw table by ``sqrt(d)``).
+* loss (official): sampled softmax over 128 uniform negatives per position, temperature 0.05,
+  accidental hits masked — ``SampledSoftmaxLoss`` with the ``LocalNegativesSampler`` of the ML-1M
+  configs (``loss="sampled_softmax"`` here). The temperature divides the cosines in the loss only
+  (rankings do not depend on it).
+
+The attention's division by ``n``
+---------------------------------
+The code divides ``SiLU(QKᵀ + rab)`` by ``n``, the *padded* sequence length (its input is padded to
+``max_sequence_len + max_output_len``), not by the number of items a row really has: a constant.
+``attention_norm="max_len"`` (the default) does that with ``n = max_len`` here; the constant never
+depends on a batch, so dropping leading padding columns stays exact. ``attention_norm="visible"``
+divides instead by the number of items query ``t`` may see (real keys ``<= t``), a causal mean.
+
+Time: what the network is told
+------------------------------
+The official bias reads, for query ``i``, ``ts[i + 1] - ts[j]``: the time of the item *to be
+predicted* minus the time of key ``j``, with the last column's missing "next" timestamp filled by
+duplicating that column's own (``ext_timestamps = cat([ts, ts[:, N-1:N]])``). In the official data
+pipeline (``features.movielens_seq_features_from_row``) the target's timestamp is scattered into the
+padded sequence right after the history, so the official model *is* told the target's time, in
+training and in evaluation. Here it never is: the evaluation protocol gives histories, not the time
+of the next purchase (the observable oracle, ``models/oracle.py``, likewise knows only the last
+purchase time). At scoring the last position's "next" timestamp is therefore the last history
+timestamp duplicated (the official fill for the last column), and, to train under the same
+condition, a training window carries only its inputs' timestamps: positions ``t < L - 1`` see the
+true time of the item they predict (``ts[t + 1]``, as in the code), the last column sees its own.
+``time_reference="current"`` uses ``ts[i] - ts[j]`` at every position instead (nothing about the
+time to come, the same in training and scoring).
+
+Deviations from the official code, and why
+------------------------------------------
+* the default loss is the full softmax over the catalogue (same temperature 0.05) with lr 3e-3:
+  on ML-100K validation (``bench/hstu_ml100k.py``, seed 0) it gave NDCG@10 0.0935 against 0.0899
+  for the official sampled softmax at lr 3e-3 and 0.0852 at the official lr 1e-3, and its epochs
+  cost half as much on a CPU; ``loss="sampled_softmax", lr=1e-3`` is the official setting;
+* the target's timestamp is not given (above): the protocol does not know it;
+* positions (the absolute embedding) are counted from the most recent item, as SASRec here does
+  (the code counts from the oldest item of a right-padded window): then leading padding columns
+  can be dropped exactly (``variable_length``), which is much faster; the relative-position table
+  holds the ``max_len`` causal distances (the code's ``2n - 1`` weights include the ``n - 1``
+  future ones that the causal mask always hides);
+* ``max_len`` defaults to 50 as for the other networks here (the ML-1M configs use 200; CPU time);
+* negatives are drawn uniformly from the items seen in training (the code: all item ids) through
+  the shared sampler; with uniform sampling its logQ correction is a constant and changes nothing;
+  accidental hits are masked with ``-inf`` (the code: ``-5e4``);
+* AdamW with PyTorch's default betas (the code: ``betas=(0.9, 0.98)``), early stopping on
+  validation NDCG@10 (the trainer) instead of a fixed 101 epochs;
+* no attention dropout: the code accepts ``attn_dropout_rate`` but its ``rel_bias`` attention never
+  applies it; one ``dropout`` for the input embedding and the block output (both 0.2 in the code);
+* no jagged tensors, Triton kernels or KV cache: explicit masks on dense, left-padded batches.
+
+Explanation: the pointwise attention of the last block's final query (averaged over heads) over
+the history, with each item's time gap to the last purchase (``seconds_before_last``). Pointwise
+weights are not a distribution: they do not sum to one and may be slightly negative (SiLU).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from seqrec.data.types import PADDING
+from seqrec.models.base import ConfigError, ContractSettings, Explanation, help_field
+from seqrec.models.neural.config import LossName, NeuralConfig
+from seqrec.models.neural.explanations import attention_explanation
+from seqrec.models.neural.network import Objective, SequenceNetwork
+from seqrec.models.neural.recommender import NeuralRecommender
+from seqrec.ranking import Capabilities
+
+TIME_BUCKETS = 128
+"""The official ``num_buckets``: buckets ``0..128`` (129 learned weights)."""
+BUCKET_WIDTH = 0.301
+"""The official divisor of ``ln |Δt|`` (about ``log10(2)``; so ~3.3 buckets per factor e)."""
+NORM_EPS = 1e-6
+"""Epsilon of the block layer norms and of the L2 normalisations (the code's ``epsilon``/``eps``)."""
+
+AttentionNorm = Literal["max_len", "visible"]
+TimeReference = Literal["next", "current"]
+RelativeBias = Literal["time_and_position", "position"]
+
+
+# -- time buckets and the relative attention bias ------------------------------------------------
+def time_buckets(gaps: Tensor) -> Tensor:
+    """``floor(ln(max(|Δt|, 1)) / 0.301)`` clamped to ``[0, TIME_BUCKETS]`` (int64), for gaps in seconds.
+
+    Computed in float64 so that a gap on a bucket boundary lands where the formula puts it.
+    """
+    seconds = gaps.abs().clamp(min=1).to(torch.float64)
+    return torch.floor(torch.log(seconds) / BUCKET_WIDTH).long().clamp(0, TIME_BUCKETS)
+
+
+def query_timestamps(timestamps: Tensor, reference: TimeReference) -> Tensor:
+    """The time each query position measures gaps from ``[B, L]``.
+
+    ``"next"`` (official): the timestamp of the following column, the last column's own timestamp
+    duplicated (the next item's time is unknown there). ``"current"``: the query's own timestamp.
+    """
+    if reference == "current":
+        return timestamps
+    return torch.cat([timestamps[:, 1:], timestamps[:, -1:]], dim=1)  # [B, L]
+
+
+def relative_time_buckets(timestamps: Tensor, reference: TimeReference) -> Tensor:
+    """Bucket ``[B, L, L]`` of ``query_time[b, i] - timestamps[b, j]`` (computed once per forward,
+    shared by the blocks)."""
+    gaps = query_timestamps(timestamps, reference)[:, :, None] - timestamps[:, None, :]  # [B, L, L]
+    return time_buckets(gaps)
+
+
+class RelativeAttentionBias(nn.Module):
+    """``rab(p, t)[b, i, j]``: a learned weight per causal distance ``i - j`` plus, with time, a
+    learned weight per time bucket (:func:`relative_time_buckets`)."""
+
+    def __init__(self, max_len: int, with_time: bool) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.position_weight = nn.Parameter(torch.empty(max_len).normal_(mean=0.0, std=0.02))
+        self.time_weight = (
+            nn.Parameter(torch.empty(TIME_BUCKETS + 1).normal_(mean=0.0, std=0.02))
+            if with_time
+            else None
+        )
+
+    def forward(self, length: int, buckets: Tensor | None) -> Tensor:
+        """Bias ``[B, L, L]`` (``[1, L, L]`` without time) for buckets ``[B, L, L]``; entries above
+        the diagonal are masked by the attention."""
+        steps = torch.arange(length, device=self.position_weight.device)
+        distance = (steps[:, None] - steps[None, :]).clamp(0, self.max_len - 1)  # [L, L], i - j
+        bias = self.position_weight[distance][None]  # [1, L, L]
+        if self.time_weight is None or buckets is None:
+            return bias
+        return bias + self.time_weight[buckets]  # [B, L, L]
+
+
+# -- pointwise attention: the fast batched path and the explicit reference ------------------------
+def attention_allowed(input_ids: Tensor) -> Tensor:
+    """Boolean ``[B, L, L]``: query ``i`` may read key ``j`` when ``j <= i`` and ``j`` is an item.
+
+    Unlike a softmax, pointwise attention needs no key per row, so padding queries read nothing.
+    """
+    length = input_ids.shape[1]
+    past = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()  # [L, L]
+    return (input_ids != PADDING)[:, None, :] & past  # [B, L, L]
+
+
+def attention_scale(allowed: Tensor, norm: AttentionNorm, max_len: int) -> Tensor:
+    """``mask / n`` ``[B, L, L]`` (float): 0 where a key is hidden, else one over the padded length
+    ``max_len`` (official) or over the number of keys the query may read (``visible``)."""
+    mask = allowed.to(torch.float32)
+    if norm == "max_len":
+        return mask / float(max_len)
+    return mask / allowed.sum(dim=-1, keepdim=True).clamp(min=1).to(torch.float32)
+
+
+def pointwise_attention(
+    q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(SiLU(Q Kᵀ + rab) ⊙ mask / n) · V`` for all heads at once (paper eq. 2).
+
+    ``q``/``k`` ``[B, H, L, Dqk]``, ``v`` ``[B, H, L, Dv]``, ``bias`` ``[B or 1, L, L]``, ``scale``
+    ``[B, L, L]`` (:func:`attention_scale`). Returns the output ``[B, H, L, Dv]`` and the weights
+    ``[B, H, L, L]``.
+    """
+    logits = q @ k.transpose(-1, -2) + bias[:, None]  # [B, H, L, L]
+    weights = F.silu(logits) * scale[:, None]  # [B, H, L, L]
+    return weights @ v, weights
+
+
+def reference_pointwise_attention(
+    q: Tensor, k: Tensor, v: Tensor, bias: Tensor, scale: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The same attention written out one query and one key at a time (slow; tests only).
+
+    ``out[b, h, i] = sum over keys j with scale[b, i, j] > 0 of
+    SiLU(q[b, h, i] · k[b, h, j] + bias[b, i, j]) * scale[b, i, j] * v[b, h, j]``.
+    """
+    batch, heads, length, _ = q.shape
+    bias = bias.expand(batch, length, length)
+    out = torch.zeros(batch, heads, length, v.shape[-1], dtype=v.dtype)
+    weights = torch.zeros(batch, heads, length, length, dtype=v.dtype)
+    for b in range(batch):
+        for h in range(heads):
+            for i in range(length):
+                for j in range(length):
+                    if float(scale[b, i, j]) == 0.0:
+                        continue  # a padding key or a key in the future
+                    logit = float(torch.dot(q[b, h, i], k[b, h, j])) + float(bias[b, i, j])
+                    silu = logit / (1.0 + math.exp(-logit))  # SiLU(x) = x sigmoid(x)
+                    weights[b, h, i, j] = silu * float(scale[b, i, j])
+                    out[b, h, i] += weights[b, h, i, j] * v[b, h, j]
+    return out, weights
+
+
+class HSTUBlock(nn.Module):
+    """One HSTU layer (paper eq. 1-3; the code's ``SequentialTransductionUnitJagged``)."""
+
+    def __init__(self, config: HSTUConfig) -> None:
+        super().__init__()
+        self.dim = config.dim
+        self.n_heads = config.n_heads
+        self.attention_dim = config.head_attention_dim
+        self.linear_dim = config.head_linear_dim
+        self.dropout = config.dropout
+        width = 2 * self.n_heads * (self.linear_dim + self.attention_dim)
+        # [D, 2H(Dv + Dqk)]: U, V, Q, K in one matrix, N(0, 0.02^2) as in the code.
+        self.uvqk = nn.Parameter(torch.empty(self.dim, width).normal_(mean=0.0, std=0.02))
+        self.output = nn.Linear(self.n_heads * self.linear_dim, self.dim)
+        nn.init.xavier_uniform_(self.output.weight)
+        self.relative_bias = RelativeAttentionBias(
+            config.max_len, config.relative_bias == "time_and_position"
+        )
+
+    def _heads(self, x: Tensor, head_dim: int) -> Tensor:
+        batch, length, _ = x.shape
+        return x.view(batch, length, self.n_heads, head_dim).transpose(1, 2)  # [B, H, L, Dh]
+
+    def forward(
+        self, x: Tensor, buckets: Tensor | None, scale: Tensor, reference: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """``x [B, L, D]``, time ``buckets [B, L, L]`` (or ``None``), ``scale [B, L, L]`` → new ``x``
+        and the attention weights ``[B, H, L, L]`` (``reference``: the explicit loop path)."""
+        projected = F.silu(F.layer_norm(x, (self.dim,), eps=NORM_EPS) @ self.uvqk)  # eq. 1
+        linear, attention = self.n_heads * self.linear_dim, self.n_heads * self.attention_dim
+        u, v, q, k = torch.split(projected, [linear, linear, attention, attention], dim=-1)
+        bias = self.relative_bias(x.shape[1], buckets)  # [B or 1, L, L]
+        attend = reference_pointwise_attention if reference else pointwise_attention
+        attended, weights = attend(
+            self._heads(q, self.attention_dim),
+            self._heads(k, self.attention_dim),
+            self._heads(v, self.linear_dim),
+            bias,
+            scale,
+        )  # eq. 2: [B, H, L, Dv], [B, H, L, L]
+        merged = attended.transpose(1, 2).reshape(x.shape[0], x.shape[1], linear)  # [B, L, H·Dv]
+        gated = u * F.layer_norm(merged, (linear,), eps=NORM_EPS)  # eq. 3
+        return self.output(F.dropout(gated, self.dropout, self.training)) + x, weights
+
+
+def l2_normalised(x: Tensor) -> Tensor:
+    """``x / max(||x||, eps)`` along the last axis (the code's L2 postprocessor and item norm)."""
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp(min=NORM_EPS)
+
+
+class HSTUNetwork(SequenceNetwork):
+    """The HSTU encoder: item + position embeddings, HSTU blocks, L2-normalised output."""
+
+    objective: ClassVar[Objective] = Objective.CAUSAL
+    variable_length: ClassVar[bool] = True
+    uses_time: ClassVar[bool] = True
+
+    def __init__(self, n_items: int, config: HSTUConfig) -> None:
+        super().__init__(n_items, config.max_len)
+        self.dim = config.dim
+        self.loss_temperature = config.temperature
+        self.attention_norm: AttentionNorm = config.attention_norm
+        self.time_reference: TimeReference = config.time_reference
+        self.with_time = config.relative_bias == "time_and_position"
+        self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=PADDING)
+        self.position_embedding = nn.Embedding(config.max_len, config.dim)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(HSTUBlock(config) for _ in range(config.n_layers))
+        with torch.no_grad():
+            nn.init.trunc_normal_(self.item_embedding.weight, mean=0.0, std=0.02, a=-0.04, b=0.04)
+            self.item_embedding.weight[PADDING].zero_()
+            nn.init.xavier_normal_(self.position_embedding.weight)
+
+    def _embed(self, input_ids: Tensor) -> Tensor:
+        length = input_ids.shape[1]
+        positions = torch.arange(
+            self.max_len - length, self.max_len, device=input_ids.device
+        )  # [L], from the right
+        keep = (
+            (input_ids != PADDING).unsqueeze(-1).to(self.item_embedding.weight.dtype)
+        )  # [B, L, 1]
+        x = self.item_embedding(input_ids) * math.sqrt(self.dim) + self.position_embedding(
+            positions
+        )  # [B, L, D]
+        return self.embedding_dropout(x) * keep
+
+    def encode(self, input_ids: Tensor) -> Tensor:
+        raise TypeError(
+            "HSTU reads timestamps: call encode_timed(input_ids, timestamps) or encode_inputs"
+        )
+
+    def encode_timed(self, input_ids: Tensor, timestamps: Tensor) -> Tensor:
+        return self.encode_with_attention(input_ids, timestamps)[0]
+
+    def encode_with_attention(
+        self, input_ids: Tensor, timestamps: Tensor, reference: bool = False
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Hidden states ``[B, L, D]`` (L2-normalised) and each block's weights ``[B, H, L, L]``;
+        ``reference`` runs the explicit loop attention (slow, for tests)."""
+        x = self._embed(input_ids)  # [B, L, D]
+        scale = attention_scale(attention_allowed(input_ids), self.attention_norm, self.max_len)
+        buckets = relative_time_buckets(timestamps, self.time_reference) if self.with_time else None
+        weights = []
+        for block in self.blocks:
+            x, block_weights = block(x, buckets, scale, reference)
+            weights.append(block_weights)
+        return l2_normalised(x), weights
+
+    def item_embeddings(self) -> Tensor:
+        return l2_normalised(self.item_embedding.weight)  # [n_items + 1, D], row 0 stays 0
+
+
+@dataclass
+class HSTUConfig(NeuralConfig):
+    dim: int = help_field(50, "Embedding / hidden size D (official ML-1M configs: 50).")
+    lr: float = help_field(
+        3e-3, "AdamW learning rate (official: 1e-3; 3e-3 was better on ML-100K validation)."
+    )
+    n_layers: int = help_field(2, "HSTU blocks (official ML-1M: 2).")
+    n_heads: int = help_field(1, "Attention heads per block (official ML-1M: 1).")
+    attention_dim: int = help_field(
+        0, "Query/key size per head, dqk (0 = dim // n_heads; official: 50)."
+    )
+    linear_dim: int = help_field(
+        0, "Value/gate size per head, dv (0 = dim // n_heads; official: 50)."
+    )
+    dropout: float = help_field(
+        0.2, "Dropout on the input embeddings and on each block's gated output (official: 0.2)."
+    )
+    loss: Literal[LossName] = help_field(
+        "softmax",
+        "Loss: softmax over the whole catalogue (best on ML-100K validation) or the official "
+        "sampled_softmax (128 uniform negatives per position); both divide by temperature.",
+    )
+    n_negatives: int = help_field(128, "Sampled negatives (official: 128 per position).")
+    negatives_per_position: bool = help_field(
+        True, "Draw n_negatives for every position (official: yes)."
+    )
+    temperature: float = help_field(
+        0.05, "The loss divides the cosine scores by this (official: 0.05)."
+    )
+    attention_norm: Literal[AttentionNorm] = help_field(
+        "max_len",
+        "Divide SiLU(QK + rab) by max_len, the padded length (official), or by the keys each query sees (visible).",
+    )
+    relative_bias: Literal[RelativeBias] = help_field(
+        "time_and_position",
+        "Relative attention bias: time_and_position (official) or position only.",
+    )
+    time_reference: Literal[TimeReference] = help_field(
+        "next",
+        "Time gaps from the next item's timestamp (official; the last position's is its own) or the current one's.",
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "n_layers", "n_heads", "max_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"HSTUConfig.{name} must be at least 1, got {getattr(self, name)}"
+                )
+        for name in ("attention_dim", "linear_dim"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"HSTUConfig.{name} must be >= 0 (0 = dim // n_heads), got {getattr(self, name)}"
+                )
+        if (self.attention_dim == 0 or self.linear_dim == 0) and self.dim % self.n_heads:
+            raise ConfigError(
+                f"HSTUConfig.dim {self.dim} is not divisible by n_heads {self.n_heads}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"HSTUConfig.dropout must lie in [0, 1), got {self.dropout}")
+        if not math.isfinite(self.temperature) or self.temperature <= 0:
+            raise ConfigError(f"HSTUConfig.temperature must be positive, got {self.temperature}")
+
+    @property
+    def head_attention_dim(self) -> int:
+        return self.attention_dim or self.dim // self.n_heads
+
+    @property
+    def head_linear_dim(self) -> int:
+        return self.linear_dim or self.dim // self.n_heads
+
+
+class HSTU(NeuralRecommender[HSTUConfig]):
+    """HSTU (Zhai et al. 2024) on the shared trainer, reading the histories' timestamps."""
+
+    name: ClassVar[str] = "hstu"
+    era: ClassVar[int] = 3
+    capabilities: ClassVar[Capabilities] = Capabilities(embedding_scores=True, reads_time=True)
+    contract = ContractSettings(
+        {
+            "max_len": 8,
+            "dim": 16,
+            "batch_size": 16,
+            "lr": 5e-3,
+            "epochs": 25,
+            "threads": 1,
+            "progress": False,
+        },
+    )
+    Config: ClassVar[type] = HSTUConfig
+
+    @classmethod
+    def search_space(cls, trial: Any) -> dict[str, Any]:
+        return {
+            "dim": trial.suggest_categorical("dim", [32, 50, 64, 128]),
+            "n_layers": trial.suggest_int("n_layers", 1, 3),
+            "dropout": trial.suggest_float("dropout", 0.1, 0.6),
+            "lr": trial.suggest_float("lr", 5e-4, 1e-2, log=True),
+        }
+
+    def build_network(self, n_items: int) -> HSTUNetwork:
+        return HSTUNetwork(n_items, self.config)
+
+    def attention_over_history(
+        self, history: Sequence[int], timestamps: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, Tensor]:
+        """The last block's final-query weights over the history's tail (averaged over heads),
+        and the network's hidden state there ``[1, D]``."""
+        network, inputs, times = self.timed_history_input(history, timestamps)
+        assert isinstance(network, HSTUNetwork)
+        with torch.no_grad():
+            hidden, weights = network.encode_with_attention(inputs, times)
+        final_query = weights[-1][0, :, -1, :].mean(dim=0)  # [L]
+        shown = min(len(history), inputs.shape[1])
+        tail = final_query[inputs.shape[1] - shown :].cpu().numpy().astype(np.float64)
+        return tail, hidden[:, -1]
+
+    def explain(
+        self, history: Sequence[int], item: int, timestamps: Sequence[int] | None = None
+    ) -> Explanation:
+        """Attention of the final query over the history, with each item's gap to the last purchase.
+
+        ``timestamps`` (seconds, aligned with ``history``); without them the items are taken to be
+        one second apart, as ``SequenceData.from_lists`` does.
+        """
+        self.check_item(item)
+        tail, hidden = self.attention_over_history(history, timestamps)
+        network = self.require_network()
+        with torch.no_grad():
+            score = float(network.logits(hidden)[0, int(item)])
+        times = list(timestamps) if timestamps is not None else list(range(len(history)))
+        return attention_explanation(
+            self.name,
+            item,
+            history,
+            tail,
+            f"HSTU scores item {item} at {score:.3f}",
+            "; predicting the next item it",
+            timestamps=times,
+        )
