@@ -113,7 +113,7 @@ def _print_persona_tables(report: dict[str, Any]) -> None:
 
 
 def _print_leaderboard(rows: list[dict[str, Any]], references: list[str], title: str) -> None:
-    from seqrec.experiment import epoch_cell, pct_cell
+    from seqrec.experiment import epoch_cell, pct_cell, sample_notes
 
     table = Table(title=title)
     columns = ["model", "HR@10", "NDCG@10", "NDCG@10 95% CI", "MRR@10", "coverage@10", "fit s", "s/epoch (best/run)"]
@@ -128,6 +128,8 @@ def _print_leaderboard(rows: list[dict[str, Any]], references: list[str], title:
         cells += [f"{row['MRR@10']:.4f}", f"{row['coverage@10']:.3f}", f"{row['fit_seconds']:.2f}", epoch_cell(row)]
         table.add_row(*cells)
     console.print(table)
+    for note in sample_notes(rows):
+        console.print(f"  {escape(note)}", highlight=False)
 
 
 @app.command()
@@ -154,6 +156,7 @@ def benchmark(
         machine_meta,
         references_in,
         run_models,
+        runnable_models,
         write_leaderboard,
     )
 
@@ -164,6 +167,7 @@ def benchmark(
     names = available_models(data, _names(models))
     chosen_split = make_split(split, data.sequences, source=data.name)
     configs = experiment_configs(data.name, names, split, config, tuned)
+    names = runnable_models(names, configs, bool(models), _progress)
     console.print(f"[bold]{data.name}[/bold] {chosen_split.description}; history {'excluded' if data.exclude_history else 'kept'}")
     board = run_models(data, chosen_split, names, configs, threads, on_event=_progress, jobs=jobs)
     board.meta = {**machine_meta(_command_line(), threads), "jobs": jobs, "configs": board.configs()}

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from seqrec.data.splits import Split, make_split
 from seqrec.data.types import Dataset, SequenceData
 from seqrec.evaluation.protocol import EvalResult, evaluate_model
@@ -195,6 +197,22 @@ class ModelRun:
     fit_seconds: float
     valid: EvalResult | None
     test: EvalResult
+    users: int | None = None
+    """Test users evaluated when the model asked for a sample (``evaluation_users``); ``None``: all."""
+    baseline: tuple[str, EvalResult] | None = None
+    """The model it refines (its retriever) on the same sampled users: name and result."""
+
+
+SAMPLE_SEED = 0
+"""Seed of the test users drawn for a model that evaluates on a sample (the same users every run)."""
+
+
+def sample_rows(n_rows: int, size: int | None) -> np.ndarray | None:
+    """``size`` of ``n_rows`` row indices, sorted, drawn with :data:`SAMPLE_SEED`; ``None`` when
+    ``size`` is ``None`` or covers every row."""
+    if size is None or size >= n_rows:
+        return None
+    return np.sort(np.random.default_rng(SAMPLE_SEED).choice(n_rows, size, replace=False))
 
 
 def epoch_summary(model: Recommender) -> dict[str, Any]:
@@ -252,7 +270,12 @@ class Leaderboard:
             row.update(run.test.summary())
             if run.valid is not None:
                 row["valid_NDCG@10"] = round(run.valid.metrics["NDCG@10"], 6)
-            for ref in refs:
+            if run.users is not None:
+                row["users"] = run.users
+            if run.baseline is not None:
+                base_name, base = run.baseline
+                row["baseline"] = {"model": base_name, **{key: round(base.metrics[key], 6) for key in ("HR@10", "NDCG@10")}}
+            for ref in refs if run.users is None else ():  # a sample is not comparable with all users
                 for metric in ("HR@10", "NDCG@10"):
                     denominator = ref.test.metrics[metric]
                     row[f"{metric}_pct_of_{ref.name}"] = round(100 * run.test.metrics[metric] / denominator, 1) if denominator else None
@@ -302,8 +325,26 @@ class Leaderboard:
                 f"{row['MRR@10']:.4f} | {row['coverage@10']:.3f} | {row['fit_seconds']:.2f} | {epoch_cell(row)} | "
                 f"{row['eval_seconds']:.2f} |"
             )
+        notes = sample_notes(rows)
+        if notes:
+            lines += ["", *(f"* {note}" for note in notes)]
         lines += ["", f"Machine: {self.meta.get('machine', '')}; date: {self.meta.get('date', '')}; command: `{self.meta.get('command', '')}`", ""]
         return "\n".join(lines)
+
+
+def sample_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """One sentence per leaderboard row evaluated on a sample of users: how many, and its baseline
+    on the same users (the row's metrics are not comparable with the full-test rows above it)."""
+    notes = []
+    for row in rows:
+        if "users" not in row:
+            continue
+        note = f"{row['model']}: on a sample of {row['users']} test users (seed {SAMPLE_SEED})"
+        if "baseline" in row:
+            base = row["baseline"]
+            note += f"; {base['model']} alone on the same users: HR@10 {base['HR@10']:.4f}, NDCG@10 {base['NDCG@10']:.4f}"
+        notes.append(note)
+    return notes
 
 
 def write_leaderboard(board: Leaderboard, out_dir: Path, references: Sequence[str] = ()) -> tuple[Path, Path]:
@@ -386,11 +427,23 @@ def _fit_and_evaluate(
     if on_event:
         on_event(name, f"fitted in {fit_seconds:.1f}s; evaluating")
     popularity = split.train.item_counts()
-    valid = evaluate_model(model, split.valid, dataset.exclude_history, popularity) if evaluate_valid and len(split.valid) else None
-    test = evaluate_model(model, split.test, dataset.exclude_history, popularity)
+    valid_set, test_set = split.valid, split.test
+    test_rows = sample_rows(len(test_set), model.evaluation_users())
+    if test_rows is not None:  # a stated sample of users, the same for the model and its baseline
+        test_set = test_set.rows(test_rows)
+        valid_rows = sample_rows(len(valid_set), model.evaluation_users())
+        valid_set = valid_set if valid_rows is None else valid_set.rows(valid_rows)
+        if on_event:
+            on_event(name, f"evaluating on {len(test_set)} of {len(split.test)} test users (seed {SAMPLE_SEED})")
+    valid = evaluate_model(model, valid_set, dataset.exclude_history, popularity) if evaluate_valid and len(valid_set) else None
+    test = evaluate_model(model, test_set, dataset.exclude_history, popularity)
+    baseline = None
+    reference = model.evaluation_baseline()
+    if test_rows is not None and reference is not None:
+        baseline = (reference.name, evaluate_model(reference, test_set, dataset.exclude_history, popularity))
     if on_event:
         on_event(name, f"test NDCG@10 {test.metrics['NDCG@10']:.4f}")
-    return ModelRun(name, model, fit_seconds, valid, test)
+    return ModelRun(name, model, fit_seconds, valid, test, len(test_set) if test_rows is not None else None, baseline)
 
 
 _WORKER: dict[str, Any] = {}
@@ -556,6 +609,28 @@ def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -
             f"{dataset.name!r} does not have (use --dataset shop)"
         )
     return [n for n in names if n not in impossible]
+
+
+def runnable_models(
+    names: Sequence[str],
+    configs: dict[str, dict[str, Any]] | None,
+    requested: bool,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> list[str]:
+    """``names`` without the models that cannot run here with their configs (an optional package
+    missing: :meth:`~seqrec.models.base.Recommender.unavailable_reason`), each reported through
+    ``on_skip(name, reason)``. Models the user ``requested`` by name are all kept: they fail with
+    the reason when they run, instead of silently disappearing."""
+    if requested:
+        return list(names)
+    kept = []
+    for name in names:
+        reason = get_model_class(name).unavailable_reason((configs or {}).get(name))
+        if reason is None:
+            kept.append(name)
+        elif on_skip:
+            on_skip(name, f"left out: {reason}")
+    return kept
 
 
 def write_atomic(path: Path, text: str) -> None:

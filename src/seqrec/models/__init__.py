@@ -90,6 +90,7 @@ REGISTRY = Registry(
         "item2vec": ("seqrec.models.item2vec", "Item2Vec"),
         "unisrec": ("seqrec.models.neural.unisrec", "UniSRec"),
         "tiger": ("seqrec.models.llm.tiger", "Tiger"),
+        "llm-rerank": ("seqrec.models.llm.ranker", "LLMRerank"),
         "hstu": ("seqrec.models.neural.hstu", "HSTU"),
     }
 )

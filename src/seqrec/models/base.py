@@ -108,6 +108,8 @@ class ExplanationKind(StrEnum):
     """Top-k-only models: where the item stands in the model's list."""
     PIPELINE = "pipeline"
     """Two-stage pipelines: the retriever's position and the reranker's reason."""
+    LLM_ANSWER = "llm-answer"
+    """LLM rankers: the prompt the language model read and the answer it gave."""
 
 
 @dataclass
@@ -589,6 +591,23 @@ class Recommender(ABC, Generic[ConfigT]):
         if vectors.ndim != 2 or len(vectors) != n_items + 1:
             raise ValueError(f"{self.name}.item_vectors returned shape {vectors.shape}, expected ({n_items + 1}, D)")
         return vectors
+
+    @classmethod
+    def unavailable_reason(cls, config: Mapping[str, Any] | None = None) -> str | None:
+        """Why this model cannot run here with ``config`` (overrides of its defaults), e.g. an
+        optional package it needs is not installed, with the fix; ``None``: it can. Default model
+        lists leave such a model out (and say why); asked for by name, it fails with the reason."""
+        return None
+
+    def evaluation_users(self) -> int | None:
+        """How many test users a benchmark should evaluate this model on, when every user would
+        take too long (a language model reading each history); ``None``: all of them."""
+        return None
+
+    def evaluation_baseline(self) -> Recommender[Any] | None:
+        """The model this one refines (a reranker's retriever), evaluated on the same sampled
+        users as its baseline; ``None``: nothing to compare with."""
+        return None
 
     def explain(self, history: Sequence[int], item: int) -> Explanation:
         """Why ``item`` scores as it does after ``history``. Models override this."""

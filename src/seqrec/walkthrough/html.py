@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from seqrec.experiment import epoch_cell, pct_cell
+from seqrec.experiment import epoch_cell, pct_cell, sample_notes
 
 PALETTE = ("#e07b39", "#c9a227", "#2f8f6a", "#3b6fb6", "#b5487a", "#7a5cc7", "#4aa3a8", "#8c6d46")
 """Colours of the persona's categories in order (her first three: cat supplies, baking, fitness)."""
@@ -105,7 +105,8 @@ def _leaderboard_table(rows: list[dict[str, Any]], references: list[str]) -> str
         cells += "".join(f"<td>{pct_cell(row, reference)}</td>" for reference in references)
         cells += f"<td>{row['fit_seconds']:.2f}</td><td>{epoch_cell(row)}</td>"
         body.append(f"<tr>{cells}</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
+    notes = "".join(f"<li>{escape(note)}</li>" for note in sample_notes(rows))
+    return f"<table>{head}{''.join(body)}</table>" + (f"<ul>{notes}</ul>" if notes else "")
 
 
 def _model_section(name: str, report: dict[str, Any], colors: dict[str, str]) -> str:

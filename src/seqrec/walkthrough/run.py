@@ -31,6 +31,7 @@ from seqrec.experiment import (
     machine_meta,
     references_in,
     run_models,
+    runnable_models,
     write_atomic,
 )
 from seqrec.models.base import Recommender
@@ -138,7 +139,7 @@ def run_walkthrough(
     The category shares are over the persona's own categories (:func:`history_categories`), listed
     with ``"other"`` in ``report["persona"]["categories"]``.
     """
-    names = available_models(dataset, models)
+    names = runnable_models(available_models(dataset, models), configs, bool(models), on_event)
     split = leave_one_out(dataset.sequences)
     board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event, jobs=jobs)
     references = references_in(names)
