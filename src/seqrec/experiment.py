@@ -374,8 +374,12 @@ def run_models(
     evaluate_valid: bool = True,
     on_event: Callable[[str, str], None] | None = None,
     jobs: int = 1,
+    on_run: Callable[[ModelRun], None] | None = None,
 ) -> Leaderboard:
     """Fit each model on ``split.train`` and evaluate it on validation and test.
+
+    ``on_run(run)`` is called in this process as each model finishes (in the order they finish),
+    so per-model work (the walkthrough's persona report) overlaps the models still training.
 
     Every model's ``fit`` gets the dataset's item information and, for a synthetic world, its
     generator (which the oracles declare they need). ``on_event(model, message)`` reports progress.
@@ -393,8 +397,10 @@ def run_models(
     if jobs == 1 or len(models) < 2:
         for name in models:
             board.runs.append(_fit_and_evaluate(name, dataset, split, configs, threads, evaluate_valid, on_event))
+            if on_run:
+                on_run(board.runs[-1])
         return board
-    board.runs.extend(_run_in_workers(dataset, split, models, configs, threads, evaluate_valid, on_event, jobs))
+    board.runs.extend(_run_in_workers(dataset, split, models, configs, threads, evaluate_valid, on_event, jobs, on_run))
     return board
 
 
@@ -479,6 +485,7 @@ def _run_in_workers(
     evaluate_valid: bool,
     on_event: Callable[[str, str], None] | None,
     jobs: int,
+    on_run: Callable[[ModelRun], None] | None = None,
 ) -> list[ModelRun]:
     import multiprocessing
     import pickle
@@ -518,6 +525,8 @@ def _run_in_workers(
                     "define it in an importable module, or use jobs=1"
                 ) from error
             runs[name] = run
+            if on_run:
+                on_run(run)
             if on_event:
                 on_event(name, f"fitted in {run.fit_seconds:.1f}s; test NDCG@10 {run.test.metrics['NDCG@10']:.4f}")
     return [runs[name] for name in models]

@@ -141,16 +141,23 @@ def run_walkthrough(
     """
     names = runnable_models(available_models(dataset, models), configs, bool(models), on_event)
     split = leave_one_out(dataset.sequences)
-    board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event, jobs=jobs)
+    story = history_categories(persona.items, dataset.categories)
+    reports: dict[str, dict[str, Any]] = {}
+
+    def report_on(run: ModelRun) -> None:  # as each model finishes, while others still train
+        if run.model.capabilities.needs_world and not persona.generated:
+            return  # the oracle knows the generator's shoppers, not an arbitrary uploaded history
+        reports[run.name] = persona_report(run.model, persona, dataset, story)
+
+    board = run_models(dataset, split, names, configs, threads, evaluate_valid=False, on_event=on_event, jobs=jobs, on_run=report_on)
     references = references_in(names)
     leaderboard = {row["model"]: row for row in board.rows(references)}
     truth = persona_truth(board.runs, persona, dataset)
-    story = history_categories(persona.items, dataset.categories)
     per_model = {}
     for run in board.runs:
-        if run.model.capabilities.needs_world and not persona.generated:
-            continue  # the oracle knows the generator's shoppers, not an arbitrary uploaded history
-        report = persona_report(run.model, persona, dataset, story)
+        if run.name not in reports:
+            continue
+        report = reports[run.name]
         if truth is not None:
             # The chance, under the generator, that her next purchase is in this top-10.
             report["hit_probability"] = round(float(truth[[row["item"] for row in report["top10"]]].sum()), 4)

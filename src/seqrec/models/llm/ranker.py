@@ -612,7 +612,7 @@ class LLMRerank(Recommender[LLMRerankConfig]):
         return Explanation(
             self.name,
             int(item),
-            f"{proposed}; {reason.summary}",
+            f"{proposed}; {reason.summary[:1].lower()}{reason.summary[1:]}",
             ExplanationKind.LLM_ANSWER,
             evidence,
         )

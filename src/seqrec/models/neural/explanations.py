@@ -90,11 +90,17 @@ def attention_explanation(
         top = evidence[0]
         summary += (
             f"{focus} attends most to item {top['item']} "
-            f"(position {top['position']}, weight {top['weight']:.2f}{_gap_text(top)})"
+            f"(position {top['position']}, weight {_weight_text(top['weight'])}{_gap_text(top)})"
         )
     return Explanation(
         model=model, item=int(item), summary=summary + ".", kind=ExplanationKind.ATTENTION, evidence=evidence
     )
+
+
+def _weight_text(weight: float) -> str:
+    """Two decimals, or two significant digits for the tiny weights of HSTU's pointwise attention
+    (which divides by the padded length and may be negative), so they never read as 0.00."""
+    return f"{weight:.2f}" if abs(weight) >= 0.01 or weight == 0 else f"{weight:.2g}"
 
 
 def _gap_text(row: dict[str, Any]) -> str:
