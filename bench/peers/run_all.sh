@@ -72,6 +72,9 @@ for library in "${library_list[@]}"; do
             continue
         fi
         for config in "${config_list[@]}"; do
+            if [ "$config" = bench ] && [ "$library" != seqrec ]; then
+                continue  # "bench" is seqrec's own chosen config; the peers have defaults and matched
+            fi
             for seed in "${seed_list[@]}"; do
                 run="${library}_${model}_${config}_seed${seed}"
                 if [ "$skip_existing" = 1 ] && [ -f "$runs/$run/run.json" ]; then
