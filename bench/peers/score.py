@@ -65,7 +65,7 @@ class SavedScores:
         return scores
 
     def recommend(self, histories: SequenceData, k: int, exclude: Any = None) -> np.ndarray:
-        raise NotImplementedError("saved scores are evaluated on the dense path")
+        raise TypeError("saved scores are evaluated on the dense path (evaluate_model uses checked_scores)")
 
 
 def score_run(folder: Path, split: Split, exclude_history: bool, fingerprint: str) -> dict[str, Any]:

@@ -150,7 +150,7 @@ class SequenceNetwork(nn.Module, ABC):
     def encode_timed(self, input_ids: Tensor, timestamps: Tensor) -> Tensor:
         """Hidden states of a time network (``uses_time``) from ``input_ids`` and the aligned
         ``timestamps`` ``[B, L]`` (int64 seconds, 0 at padding)."""
-        raise NotImplementedError(
+        raise TypeError(
             f"{type(self).__name__} reads no timestamps (uses_time is False): call encode"
         )
 
