@@ -48,7 +48,7 @@ from seqrec.models.llm.ranker import LLMRerank
 from seqrec.models.neural.sasrec import SASRec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from neural_ml100k import machine_info  # the bench scripts' one description of the machine
+from _common import machine_info  # the bench scripts' one description of the machine
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS: dict[str, dict[str, Any]] = {

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import machine_info  # the bench scripts' one description of the machine
 
 from seqrec.data.datasets import load_dataset
 from seqrec.data.splits import Split, leave_one_out
@@ -149,25 +149,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--assemble", action="store_true", help="gather the per-model logs into one report")
     parser.add_argument("--previous", default=None, help="earlier report to take models without a log from")
     return parser.parse_args()
-
-
-def machine_info(threads: int) -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "threads": threads,
-    }
 
 
 def run_one(name: str, overrides: dict[str, Any], seed: int, threads: int, split: Split, exclude: bool) -> dict[str, Any]:

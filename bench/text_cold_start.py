@@ -47,7 +47,7 @@ from seqrec.evaluation.stats import bootstrap_ci
 from seqrec.models import REGISTRY
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from neural_ml100k import machine_info  # the bench scripts' one description of the machine
+from _common import machine_info  # the bench scripts' one description of the machine
 
 SASREC = {"lr": 0.008, "dropout": 0.1, "batch_size": 128, "patience": 3}
 """The walkthrough's SASRec settings (src/seqrec/walkthrough/shop.toml), epochs from --epochs."""
