@@ -3,8 +3,14 @@
 Model configs subclass :class:`NeuralConfig` with their own hyper-parameters. Choice fields are
 ``Literal`` types, so a misspelt value is a :class:`~seqrec.models.base.ConfigError` when the
 model is built, not a surprise at ``fit``. The choices are named once (``LossName``,
-``WindowKind``) and fields read ``Literal[LossName]``, which is the same type (nested literals
-flatten) and is seen as an immutable default by linters.
+``NegativesKind``, ``WindowKind``) and fields read ``Literal[LossName]``, which is the same type
+(nested literals flatten) and is seen as an immutable default by linters.
+
+Checks that involve more than one field (``negatives`` other than ``"sampled"`` needs
+``loss="sampled_softmax"``; ``"mixed"`` needs ``n_negatives >= 1``) are
+:func:`check_negatives`, run by ``NeuralConfig.__post_init__`` and again by the loss of every fit
+(``losses.LossFunction``), so that a subclass whose own ``__post_init__`` does not call this one
+is still checked before training.
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ import typing
 from dataclasses import dataclass
 from typing import Literal
 
-from seqrec.models.base import help_field
+from seqrec.models.base import ConfigError, help_field
 
 LossName = Literal["softmax", "bce", "sampled_softmax", "gbce", "bpr_max"]
 """Loss names the trainer understands (``losses.py`` documents each)."""
 LOSSES: tuple[LossName, ...] = typing.get_args(LossName)
+
+NegativesKind = Literal["sampled", "in_batch", "mixed"]
+"""Where ``loss="sampled_softmax"`` takes its negatives (``losses.py`` documents each):
+``n_negatives`` drawn from the sampler, the batch's other targets (Yi et al. 2019), or both
+(Yang et al. 2020)."""
+NEGATIVES_KINDS: tuple[NegativesKind, ...] = typing.get_args(NegativesKind)
 
 WindowKind = Literal["last", "sliding"]
 """How training sequences are cut into windows (``batching.TrainingWindows``)."""
@@ -44,6 +56,12 @@ class NeuralConfig:
     sample_alpha: float = help_field(
         0.0, "Negatives are drawn with probability ~ count**alpha (0 = uniform, 1 = popularity)."
     )
+    negatives: Literal[NegativesKind] = help_field(
+        "sampled",
+        "Negatives of sampled_softmax: 'sampled' (n_negatives from the sampler), 'in_batch' (the "
+        "batch's other targets, logQ = their training frequency) or 'mixed' (in-batch plus "
+        "n_negatives sampled, logQ of the mixture).",
+    )
     gbce_t: float = help_field(0.75, "gBCE calibration t in [0, 1] (Petrov & Macdonald 2023).")
     bpr_max_reg: float = help_field(1.0, "BPR-max score regularisation lambda (Hidasi & Karatzoglou 2018).")
     bpr_max_elu: float = help_field(
@@ -69,3 +87,26 @@ class NeuralConfig:
     checkpoint_dir: str = help_field("", "Write a checkpoint here every epoch ('' = none).")
     resume: bool = help_field(False, "Continue from the checkpoint in checkpoint_dir if one exists.")
     progress: bool = help_field(True, "Show a Rich progress bar with loss and validation metric.")
+
+    def __post_init__(self) -> None:
+        check_negatives(self)
+
+
+def check_negatives(config: NeuralConfig) -> None:
+    """Raise a :class:`~seqrec.models.base.ConfigError` (a ``ValueError``) naming the field when
+    ``config.negatives`` is not a choice of :data:`NegativesKind` or does not fit the loss."""
+    where = f"{type(config).__name__}.negatives"
+    negatives = config.negatives
+    if negatives not in NEGATIVES_KINDS:
+        choices = ", ".join(map(repr, NEGATIVES_KINDS))
+        raise ConfigError(f"{where} must be one of {choices}, got {negatives!r}")
+    if negatives != "sampled" and config.loss != "sampled_softmax":
+        raise ConfigError(
+            f"{where}={negatives!r} needs loss='sampled_softmax' (the only loss with in-batch "
+            f"negatives), got loss={config.loss!r}"
+        )
+    if negatives == "mixed" and config.n_negatives < 1:
+        raise ConfigError(
+            f"{where}='mixed' needs n_negatives >= 1 sampled negatives besides the in-batch ones, "
+            f"got n_negatives={config.n_negatives} (use negatives='in_batch' for none)"
+        )

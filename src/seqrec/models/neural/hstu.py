@@ -340,6 +340,9 @@ class HSTUNetwork(SequenceNetwork):
     def item_embeddings(self) -> Tensor:
         return l2_normalised(self.item_embedding.weight)  # [n_items + 1, D], row 0 stays 0
 
+    def item_embeddings_of(self, item_ids: Tensor) -> Tensor:
+        return l2_normalised(self.item_embedding(item_ids))  # the chosen rows only
+
 
 @dataclass
 class HSTUConfig(NeuralConfig):
@@ -384,6 +387,7 @@ class HSTUConfig(NeuralConfig):
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the shared checks (negatives vs loss)
         for name in ("dim", "n_layers", "n_heads", "max_len"):
             if getattr(self, name) < 1:
                 raise ConfigError(

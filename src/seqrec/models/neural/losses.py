@@ -28,6 +28,40 @@ items per batch (:class:`NegativeSampler`), shared by all its positions (or, wit
 ``count ** sample_alpha`` (GRU4Rec's sampling; 0 = uniform); a negative equal to a position's own
 target is masked out. Negatives are not filtered against the user's history.
 
+Where the sampled softmax takes its negatives (``config.negatives``; nothing ever builds an
+``[N, n_items]`` score matrix, so a catalogue of millions of items trains in the memory of the
+``[n_items, D]`` embedding table):
+
+* ``"sampled"`` (default): the ``n_negatives`` sampled items above, corrected by
+  ``log q(i)`` of the sampler. This path is exactly what it was before the other two existed.
+* ``"in_batch"``: the targets of the batch's other positions are the negatives (Yi et al. 2019,
+  "Sampling-Bias-Corrected Neural Modeling for Large Corpus Item Recommendations", RecSys,
+  Sec. 3-4: batch softmax with ``s^c(x_i, y_j) = s(x_i, y_j) - log p_j``). A batch of ``N``
+  positions gives an ``[N, N]`` score matrix; row ``i`` keeps its own target (the diagonal) as
+  the positive, and every other column whose target is the same item as ``y_i`` (an accidental
+  hit: a repeated target) is masked, not pushed down. ``p_j`` is the probability that item
+  ``y_j`` is a batch target, estimated as its unigram probability in the training interactions
+  (``count / total``). Deviations: Yi et al. estimate ``p_j`` by streaming frequency estimation
+  over the batches seen so far; we use the static count of the training data, the same quantity
+  in expectation (the first item of a sequence, never a causal target, is counted too). Repeated
+  items stay repeated columns, as the with-replacement sampled softmax of ``"sampled"``; the
+  constant ``log N`` of the expected count ``N p_j`` cancels in the softmax and is left out.
+  ``n_negatives``, ``negatives_per_position`` and ``sample_alpha`` are not used.
+* ``"mixed"``: mixed negative sampling (Yang et al. 2020, "Mixed Negative Sampling for Learning
+  Two-tower Neural Networks in Recommendations", WWW companion): the in-batch negatives plus
+  ``n_negatives`` items from the sampler (``sample_alpha = 0``: uniform over the catalogue, the
+  paper's index sampling; shared or per position as above). The candidate multiset of a row is
+  then ``N - 1`` draws from the unigram ``p`` and ``K`` draws from the sampler's ``q``, so every
+  candidate ``v`` (and the positive) is corrected by the log of its expected count,
+  ``log((N - 1) p(v) + K q(v))``, which makes ``Σ_candidates exp(s_v) / E[count_v]`` an unbiased
+  estimate of the full partition function. Yang et al. correct the logits by the mixed
+  candidate distribution; writing it as expected counts is ours, and is what keeps the relative
+  weight of the two sources right when ``N`` and ``K`` differ. Accidental hits are masked in
+  both parts.
+
+Memory of the in-batch part is ``O(N^2)`` for ``N`` target positions per batch (``B·L`` for the
+causal networks) against ``O(N · n_items)`` for the full softmax.
+
 A network may set ``loss_temperature`` (:class:`~seqrec.models.neural.network.SequenceNetwork`;
 HSTU's cosine scores use 0.05 as in its official configs): every score is divided by it before
 the loss, ``s / τ`` (then logQ-corrected for the sampled softmax). At the default 1.0 nothing is
@@ -36,13 +70,15 @@ divided, so the other networks' losses are exactly what they were.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.neural.config import NeuralConfig
+from seqrec.models.neural.config import NeuralConfig, check_negatives
 from seqrec.models.neural.network import SequenceNetwork
 
 
@@ -143,20 +179,30 @@ class LossFunction:
 
     ``config`` is a checked config (its ``loss`` one of :data:`~seqrec.models.neural.config.LOSSES`):
     models check theirs when they are built, the :class:`~seqrec.models.neural.trainer.Trainer`
-    checks the one it is given.
+    checks the one it is given; ``config.negatives`` is checked here again
+    (:func:`~seqrec.models.neural.config.check_negatives`, a ``ValueError`` naming the field).
+    With ``negatives`` ``"in_batch"`` or ``"mixed"`` the targets passed in are the batch's
+    negatives too (see the module docstring).
     """
 
     def __init__(self, config: NeuralConfig, train: SequenceData) -> None:
+        check_negatives(config)  # also for configs whose __post_init__ skips NeuralConfig's
         self.config = config
         self.real_items = torch.arange(1, train.n_items + 1)  # [n_items]
-        self.sampler = None if config.loss == "softmax" else NegativeSampler(train.item_counts(), config.sample_alpha)
+        counts = train.item_counts()
+        uses_sampler = config.loss != "softmax" and config.negatives != "in_batch"
+        self.sampler = NegativeSampler(counts, config.sample_alpha) if uses_sampler else None
         self.beta = gbce_beta(config.n_negatives, train.n_items, config.gbce_t) if config.loss == "gbce" else 1.0
+        # log p(i): how often item i is a batch target, estimated by its training frequency.
+        self.target_log_q = None if config.negatives == "sampled" else target_log_frequencies(counts)
 
     def __call__(
         self, network: SequenceNetwork, hidden: Tensor, targets: Tensor, generator: torch.Generator
     ) -> Tensor:
         """Loss of ``hidden [N, D]`` predicting ``targets [N]``."""
         temperature = network.loss_temperature
+        if self.target_log_q is not None:
+            return self._in_batch(network, hidden, targets, generator)
         if self.sampler is None:
             # Score the real items only (columns 1..n_items): padding is never a target.
             logits = network.logits_of(hidden, self.real_items.to(hidden.device))  # [N, n_items]
@@ -182,6 +228,69 @@ class LossFunction:
             positive = F.elu(positive, self.config.bpr_max_elu)
             negative = F.elu(negative, self.config.bpr_max_elu)
         return bpr_max(positive, negative, self.config.bpr_max_reg, valid)
+
+
+    def _in_batch(
+        self, network: SequenceNetwork, hidden: Tensor, targets: Tensor, generator: torch.Generator
+    ) -> Tensor:
+        """The sampled softmax with in-batch (``"in_batch"``) or mixed (``"mixed"``) negatives."""
+        assert self.target_log_q is not None
+        temperature = network.loss_temperature
+        n = len(targets)
+        target_log_q = self.target_log_q.to(hidden.device)
+        batch_valid = targets[None, :] != targets[:, None]  # [N, N]: the diagonal and repeats out
+        if self.sampler is None:  # "in_batch": logQ = log p(y_j)
+            batch_scores = _tempered(network.logits_of(hidden, targets), temperature)  # [N, N]
+            positive = batch_scores.diagonal()  # [N]: s(h_i, y_i)
+            log_q_batch = target_log_q[targets]  # [N]
+            return sampled_softmax(positive, batch_scores, log_q_batch, log_q_batch, batch_valid)
+        count = self.config.n_negatives  # "mixed": add K sampled negatives
+        if self.config.negatives_per_position:
+            sampled = self.sampler.sample(n * count, generator).view(n, count).to(hidden.device)  # [N, K]
+            batch_scores = _tempered(network.logits_of(hidden, targets), temperature)  # [N, N]
+            sampled_scores = _tempered(network.logits_of(hidden, sampled), temperature)  # [N, K]
+            negative = torch.cat([batch_scores, sampled_scores], dim=1)  # [N, N + K]
+        else:
+            # One matmul over the batch's targets and the shared [K] set: no [N, K, D] gather,
+            # and a network whose item table is computed (HSTU's normalised one) computes it once.
+            sampled = self.sampler.sample(count, generator).to(hidden.device)  # [K]
+            negative = _tempered(network.logits_of(hidden, torch.cat([targets, sampled])), temperature)
+            batch_scores = negative[:, :n]  # [N, N]; negative is [N, N + K]
+            sampled = sampled.expand(n, count)  # [N, K]
+        positive = batch_scores.diagonal()  # [N]: s(h_i, y_i)
+        sampler_log_q = self.sampler.log_q.to(hidden.device)
+
+        def log_q(items: Tensor) -> Tensor:
+            """log E[count of the item among a row's candidates] = log((N-1) p + K q)."""
+            return mixture_log_q(items, n - 1, target_log_q, count, sampler_log_q)
+
+        log_q_batch = log_q(targets)  # [N]
+        log_q_negative = torch.cat([log_q_batch.expand(n, n), log_q(sampled)], dim=1)  # [N, N + K]
+        valid = torch.cat([batch_valid, sampled != targets[:, None]], dim=1)  # [N, N + K]
+        return sampled_softmax(positive, negative, log_q_batch, log_q_negative, valid)
+
+
+def target_log_frequencies(item_counts: np.ndarray) -> Tensor:
+    """``log p(i)`` [n_items + 1] (float32): each item's share of the training interactions, the
+    estimate of how often it is a batch target (Yi et al. 2019's ``p_j``); ``-inf`` for items never
+    seen, and for padding."""
+    return NegativeSampler(item_counts, alpha=1.0).log_q
+
+
+def mixture_log_q(
+    items: Tensor, n_batch: int, batch_log_q: Tensor, n_sampled: int, sampled_log_q: Tensor
+) -> Tensor:
+    """``log(n_batch · p(i) + n_sampled · q(i))`` for every id of ``items`` (any shape): the log
+    expected number of copies of item ``i`` among ``n_batch`` draws from ``p`` and ``n_sampled``
+    draws from ``q``, given as the log tables ``batch_log_q`` and ``sampled_log_q`` [n_items + 1]."""
+    terms = []
+    if n_batch > 0:
+        terms.append(batch_log_q[items] + math.log(n_batch))
+    if n_sampled > 0:
+        terms.append(sampled_log_q[items] + math.log(n_sampled))
+    if not terms:
+        raise ValueError("mixture_log_q needs at least one draw (n_batch + n_sampled >= 1)")
+    return terms[0] if len(terms) == 1 else torch.logaddexp(terms[0], terms[1])
 
 
 def _tempered(scores: Tensor, temperature: float) -> Tensor:

@@ -167,6 +167,12 @@ class SequenceNetwork(nn.Module, ABC):
     def item_embeddings(self) -> Tensor:
         """Output item embeddings ``[n_items + 1, D]`` (row 0 = padding, never a target)."""
 
+    def item_embeddings_of(self, item_ids: Tensor) -> Tensor:
+        """Output embeddings of chosen items, ``item_embeddings()[item_ids]``; a network whose
+        table is transformed as a whole (HSTU normalises it) overrides this to transform only the
+        chosen rows, so a sampled loss over a million-item catalogue never touches the rest."""
+        return self.item_embeddings()[item_ids]
+
     def item_bias(self) -> Tensor | None:
         """Optional output bias ``[n_items + 1]`` added to every score (BERT4Rec has one)."""
         return None
@@ -194,8 +200,7 @@ class SequenceNetwork(nn.Module, ABC):
 
         ``item_ids`` may also be ``[K]`` (one shared set of candidates), giving ``[N, K]``.
         """
-        table = self.item_embeddings()
-        chosen = table[item_ids]  # [N, K, D] or [K, D]
+        chosen = self.item_embeddings_of(item_ids)  # [N, K, D] or [K, D]
         if item_ids.dim() == 1:
             scores = hidden @ chosen.T  # [N, K]
         else:
