@@ -138,16 +138,34 @@ def mask_history(scores: np.ndarray, histories: SequenceData) -> np.ndarray:
     return scores
 
 
+ROW_BLOCK_CELLS = 1 << 24
+"""How many score cells (rows x items) :func:`top_k` and :func:`pessimistic_ranks` work on at once:
+their temporaries (a negated copy, int64 positions, a boolean mask) then stay near 100 MB even
+for a catalogue of a million items, whatever the caller's chunk of users. Results do not depend
+on it."""
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Item ids [B, k] of the ``k`` best scores per row; equal scores order by smaller id.
 
     Uses ``argpartition`` (linear time) and sorts only the ``k`` winners. Items at ``-inf``
     (padding, masked history) come last and are only returned when fewer than ``k`` remain.
+    Rows are processed in blocks of about :data:`ROW_BLOCK_CELLS` cells.
     """
     n_rows, n_cols = scores.shape
     k = min(k, n_cols - 1)
     if k <= 0:
         return np.zeros((n_rows, 0), dtype=np.int64)
+    out = np.empty((n_rows, k), dtype=np.int64)
+    step = max(1, ROW_BLOCK_CELLS // n_cols)
+    for begin in range(0, n_rows, step):
+        block = scores[begin : begin + step]
+        out[begin : begin + len(block)] = _top_k_block(block, k)
+    return out
+
+
+def _top_k_block(scores: np.ndarray, k: int) -> np.ndarray:
+    n_rows, n_cols = scores.shape
     # Break ties towards the smaller id: partition on the score, then sort (-score, id).
     candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # [B, k]
     threshold = np.take_along_axis(scores, candidates, axis=1).min(axis=1, keepdims=True)  # [B, 1]
@@ -168,12 +186,27 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def pessimistic_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """1-based rank [B] of each row's target: the number of items scoring >= the target.
 
-    NaN scores are treated as ``-inf``.
+    NaN scores are treated as ``-inf``. Scores are compared in their own float type (a float32
+    matrix is not copied to float64: widening preserves order and equality, so the ranks are the
+    same), in row blocks of about :data:`ROW_BLOCK_CELLS` cells.
     """
-    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+    scores = np.asarray(scores)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
     targets = np.asarray(targets, dtype=np.int64)
-    target_scores = scores[np.arange(len(targets)), targets][:, None]  # [B, 1]
-    return (scores >= target_scores).sum(axis=1).astype(np.int64)
+    n_rows, n_cols = scores.shape
+    target_scores = scores[np.arange(n_rows), targets]  # [B]
+    target_scores = np.where(np.isnan(target_scores), -np.inf, target_scores)
+    ranks = np.empty(n_rows, dtype=np.int64)
+    step = max(1, ROW_BLOCK_CELLS // max(1, n_cols))
+    for begin in range(0, n_rows, step):
+        block, target = scores[begin : begin + step], target_scores[begin : begin + step, None]
+        counts = (block >= target).sum(axis=1)  # [b]; NaN compares False
+        bottom = target[:, 0] == -np.inf  # a NaN counts as -inf: tied with a target at -inf
+        if bottom.any():
+            counts[bottom] += np.isnan(block[bottom]).sum(axis=1)
+        ranks[begin : begin + len(block)] = counts
+    return ranks
 
 
 def list_ranks(ranked: np.ndarray, targets: np.ndarray, missing_rank: int) -> np.ndarray:

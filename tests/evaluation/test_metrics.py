@@ -62,3 +62,20 @@ def test_bad_shapes_are_errors() -> None:
         evaluate_scores(SCORES, np.array([0, 1]))
     with pytest.raises(ValueError, match="0..3"):
         evaluate_scores(SCORES, np.array([0, 1, 4]))
+
+
+def test_ranks_and_top_k_do_not_depend_on_the_row_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqrec import ranking
+
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, size=(37, 23)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.1] = np.nan
+    scores[rng.random(scores.shape) < 0.1] = -np.inf
+    targets = rng.integers(1, 23, size=37)
+    whole_ranks, whole_top = ranking.pessimistic_ranks(scores, targets), ranking.top_k(scores, 5)
+    widened = np.nan_to_num(scores.astype(np.float64), nan=-np.inf, neginf=-np.inf)
+    expected = (widened >= widened[np.arange(37), targets][:, None]).sum(axis=1)
+    assert whole_ranks.tolist() == expected.tolist()  # NaN counts as -inf, float32 as float64
+    monkeypatch.setattr(ranking, "ROW_BLOCK_CELLS", 50)  # blocks of 2 rows
+    assert ranking.pessimistic_ranks(scores, targets).tolist() == whole_ranks.tolist()
+    assert ranking.top_k(scores, 5).tolist() == whole_top.tolist()

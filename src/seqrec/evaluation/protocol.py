@@ -95,6 +95,11 @@ class EvalResult:
         return out
 
 
+SCORE_CELLS = 1 << 28
+"""The most scores (users x items) one chunk of :func:`evaluate_model` holds: ``chunk_size`` is
+lowered to fit it for big catalogues (results do not depend on the chunk size)."""
+
+
 def evaluate_model(
     model: Rankable,
     eval_set: EvalSet,
@@ -118,6 +123,8 @@ def evaluate_model(
     exclusion = HISTORY if exclude_history else NOTHING
     depth = max(max(ks), COVERAGE_K)
     n_users = len(eval_set)
+    # A million-item catalogue: at most SCORE_CELLS scores (1 GiB of float32) per chunk.
+    chunk_size = max(1, min(chunk_size, SCORE_CELLS // (n_catalog + 1)))
     ranks = np.empty(n_users, dtype=np.int64)
     recommended = np.zeros(n_catalog + 1, dtype=bool)
     popularity_sum = 0.0
