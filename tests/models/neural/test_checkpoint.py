@@ -253,3 +253,16 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result(split: Sp
     weights = load_file(str(tmp_path / "resumed.safetensors"))
     for name, tensor in uninterrupted.require_network().state_dict().items():
         assert weights[name].equal(tensor), name
+
+
+def test_a_checkpoint_from_before_a_config_field_existed_resumes_at_its_neutral_value(
+    split: Split, two_epochs: Path, tmp_path: Path
+) -> None:
+    directory = copy_of(two_epochs, tmp_path)
+    state_file = directory / "epoch_0002" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["negatives"]  # as written before the field was added
+    state_file.write_text(json.dumps(state))
+    resume(directory, split, epochs=3)  # negatives="sampled" trains as before: accepted
+    with pytest.raises(CheckpointError, match="negatives=None in the checkpoint|negatives='sampled'"):
+        resume(directory, split, epochs=4, loss="sampled_softmax", negatives="in_batch")

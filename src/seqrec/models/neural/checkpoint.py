@@ -61,6 +61,10 @@ RESUMABLE_CHANGES = frozenset(
     {"epochs", "patience", "resume", "progress", "checkpoint_dir", "threads", "eval_batch_size", "device"}
 )
 
+ADDED_FIELDS: dict[str, object] = {"negatives": "sampled"}
+"""Config fields added after checkpoints already existed, with the value that trains exactly as
+before they existed: a checkpoint that lacks the field resumes when the config has that value."""
+
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed: made on other data or with another config, or damaged
@@ -392,7 +396,7 @@ def _check_fingerprint(folder: Path, saved: dict[str, Any], current: RunFingerpr
             differences.append(f"{what} fingerprint {_short(old)} in the checkpoint, {_short(new)} now")
     config = json.loads(json.dumps(current.config))  # as the checkpoint holds it (tuples as lists)
     for key in sorted(set(saved["config"]) | set(config)):
-        old, new = saved["config"].get(key), config.get(key)
+        old, new = saved["config"].get(key, ADDED_FIELDS.get(key)), config.get(key)
         if key not in RESUMABLE_CHANGES and old != new:
             differences.append(f"checkpoint was trained with {key}={old!r}, the config now says {key}={new!r}")
     if differences:
