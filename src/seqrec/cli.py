@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +222,18 @@ HOLDOUT_HELP = (
     "store them in the artifact. Default: train on every user's whole history, with no metrics; a "
     "neural model then has no validation set and trains for its configured epochs."
 )
+DDP_HELP = (
+    "Neural models: train with PyTorch DistributedDataParallel on --nproc-per-node local worker processes "
+    "(gloo on the CPU, NCCL on CUDA), started by torch's elastic launcher; batch_size stays the global batch. "
+    "Under torchrun (`torchrun ... -m seqrec train ...`) the workers join torchrun's group with or without it."
+)
+DDP_TIMEOUT_SECONDS = 600.0
+"""``seqrec.models.neural.distributed.DEFAULT_TIMEOUT_SECONDS``, repeated so the CLI imports no torch."""
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Registered model name (see `seqrec models`)."),
     dataset: str = typer.Option(..., help="Dataset name or path (as for benchmark)."),
     out: Path = typer.Option(..., help="Artifact folder to write; one already there is replaced, any other folder is refused."),
@@ -235,8 +245,19 @@ def train(
     resume: bool = typer.Option(False, help="Neural models: continue the interrupted run in --checkpoint-dir."),
     cache_dir: Path | None = typer.Option(None, help="Data cache folder."),
     ann: bool = typer.Option(False, "--ann", help=ANN_HELP),
+    ddp: bool = typer.Option(False, "--ddp", help=DDP_HELP),
+    nproc_per_node: int = typer.Option(2, "--nproc-per-node", help="With --ddp: worker processes on this machine (one per GPU)."),
+    ddp_timeout: float = typer.Option(
+        DDP_TIMEOUT_SECONDS, help="Distributed runs: seconds a rank waits for the others before failing (must exceed one validation pass)."
+    ),
 ) -> None:
     """Train one model for use and save it as an artifact folder (for `seqrec recommend` and `seqrec.load`)."""
+    worker = "RANK" in os.environ and "WORLD_SIZE" in os.environ  # started by torchrun / the launcher
+    if ddp or worker:
+        _check_distributed(model, ddp_timeout)
+    if ddp and not worker:  # start the workers: each runs this same command, and joins as a worker
+        _launch_workers(model, out, threads, ann, nproc_per_node, _command_arguments(ctx))
+        return
     from seqrec.data.datasets import load_dataset
     from seqrec.experiment import (
         available_models,
@@ -250,20 +271,29 @@ def train(
     from seqrec.serving.artifact import check_ann, check_saveable, check_target, save_artifact
 
     start = time.perf_counter()
+    rank = int(os.environ["RANK"]) if worker else 0
+    if rank != 0:
+        console.quiet = True  # rank 0 prints and writes the artifact
     check_threads(threads)
     check_saveable(get_model_class(model))
     if ann:
         check_ann(get_model_class(model))
         require_faiss()
-    check_out_folder(check_target(out))
+    if rank == 0:
+        check_out_folder(check_target(out))
     data = load_dataset(dataset, cache_dir=cache_dir)
     available_models(data, [model])
     settings = experiment_configs(data.name, [model], "loo", config, tuned).get(model, {})
     settings = {**settings, **_checkpoint_settings(model, checkpoint_dir, resume)}
     what = "the leave-one-out split" if holdout else "every user's whole history"
     console.print(f"[bold]{data.name}[/bold]: {data.n_users} users, {data.n_items} items; training {model} on {what}", highlight=False)
-    trained = train_to_deploy(data, model, settings, threads, holdout, on_event=_progress)
+    with _worker_group(worker, settings, ddp_timeout) as world_size:
+        trained = train_to_deploy(data, model, settings, threads, holdout, on_event=_progress)
+    if rank != 0:
+        return
     training = {**trained.training, "command": _command_line(), "dataset_argument": dataset}
+    if world_size > 1:
+        training["distributed"] = {"world_size": world_size, "backend": _backend(settings)}
     path = save_artifact(
         trained.model, out, data.item_info(), dataset_name=data.name, fingerprint=data.sequences.fingerprint(), training=training,
         ann=ann, threads=threads,
@@ -275,6 +305,71 @@ def train(
             console.print(f"  {part}: HR@10 {training[part]['HR@10']:.4f}  NDCG@10 {training[part]['NDCG@10']:.4f}", highlight=False)
     size = sum(f.stat().st_size for f in path.iterdir())
     console.print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.perf_counter() - start:.1f}s", highlight=False)
+
+
+def _check_distributed(model: str, timeout: float) -> None:
+    """Distributed training is the shared neural trainer's: refuse other models before any work."""
+    from seqrec.models import get_model_class
+    from seqrec.models.neural.distributed import check_timeout
+    from seqrec.models.neural.recommender import NeuralRecommender
+
+    check_timeout(timeout)
+    if not issubclass(get_model_class(model), NeuralRecommender):
+        raise CapabilityError(f"--ddp / torchrun: {model} is not trained by the shared neural trainer; only the neural models train distributed")
+
+
+def _launch_workers(model: str, out: Path, threads: int, ann: bool, nproc_per_node: int, arguments: list[str]) -> None:
+    """``seqrec train --ddp``: check what can be checked here, then run the workers and wait."""
+    from seqrec.experiment import check_out_folder, check_threads
+    from seqrec.models import get_model_class
+    from seqrec.models.neural.distributed import launch
+    from seqrec.serving.ann import require_faiss
+    from seqrec.serving.artifact import check_ann, check_saveable, check_target
+
+    start = time.perf_counter()
+    check_threads(threads)
+    check_saveable(get_model_class(model))
+    if ann:
+        check_ann(get_model_class(model))
+        require_faiss()
+    check_out_folder(check_target(out))
+    console.print(f"starting {nproc_per_node} DDP worker processes (rank 0 reports)", highlight=False)
+    launch(nproc_per_node, ["-m", "seqrec", *arguments])
+    console.print(f"distributed training on {nproc_per_node} processes done in {time.perf_counter() - start:.1f}s", highlight=False)
+
+
+def _command_arguments(ctx: typer.Context) -> list[str]:
+    """The command words that run this command again with the values it was given (the workers'
+    command line: the same options, so they parse exactly what this process parsed)."""
+    words = [str(ctx.info_name)]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            names = param.opts if value else param.secondary_opts
+            words += names[:1]
+        elif value is not None:
+            words += [param.opts[0], str(value)]
+    return words
+
+
+@contextmanager
+def _worker_group(worker: bool, settings: dict[str, Any], timeout: float) -> Iterator[int]:
+    """In a launched worker, the process group (left on exit); yields the world size (1: none)."""
+    if not worker:
+        yield 1
+        return
+    from seqrec.models.neural.distributed import process_group
+
+    with process_group(str(settings.get("device", "cpu")), timeout) as world:
+        yield 1 if world is None else world.size
+
+
+def _backend(settings: dict[str, Any]) -> str:
+    from seqrec.models.neural.distributed import backend_for
+
+    return backend_for(str(settings.get("device", "cpu")))
 
 
 def _checkpoint_settings(model: str, checkpoint_dir: Path | None, resume: bool) -> dict[str, Any]:

@@ -11,6 +11,14 @@ improvement; the best epoch's weights are restored. A checkpoint is written ever
 (``checkpoint.py``) with the fingerprints of the config and of the training and validation data,
 and ``resume`` continues an interrupted run exactly: same weights, optimizer state and random
 streams; a checkpoint made on other data or with another config is refused.
+
+Distributed data-parallel training: when a ``torch.distributed`` process group of more than one
+rank is initialised (``torchrun ... -m seqrec train``, ``seqrec train --ddp``), ``fit`` trains
+under DistributedDataParallel: every rank steps on its share of each global batch of
+``batch_size`` windows, the loss is scaled so the update equals the single-process one, and rank
+0 validates, decides and checkpoints (:mod:`~seqrec.models.neural.distributed` explains it all).
+Without such a group nothing of that runs: the single-process code draws and computes exactly
+what it did before.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar, Self
 
 import numpy as np
@@ -38,7 +47,7 @@ from seqrec.data.splits import EvalSet
 from seqrec.data.types import PADDING, SequenceData
 from seqrec.evaluation.protocol import evaluate_model
 from seqrec.models.base import Recommender, validate_config
-from seqrec.models.neural import checkpoint
+from seqrec.models.neural import checkpoint, distributed
 from seqrec.models.neural.batching import (
     TrainingWindows,
     history_inputs,
@@ -69,6 +78,8 @@ class EpochRecord:
     elapsed: float
     """Wall time since training began (summed over interrupted and resumed runs)."""
     improved: bool
+    train_seconds: float = 0.0
+    """The training part of ``seconds`` (validation excluded; 0 in records from before it was kept)."""
 
 
 @dataclass
@@ -163,7 +174,8 @@ def validation_metrics(network: SequenceNetwork, valid: EvalSet, config: NeuralC
     """Full-ranking HR@10 and NDCG@10 with pessimistic ties (history removed if configured).
 
     The validation users are scored in one protocol chunk, so the scoring batches are those of
-    one :func:`score_histories` call over all of them.
+    one :func:`score_histories` call over all of them (unless the catalogue is so big that the
+    protocol's ``SCORE_CELLS`` cap splits them: a million items, 268 users a chunk).
     """
     if len(valid) == 0:  # nothing to rank: NaN, so that no epoch counts as an improvement
         return {name: float("nan") for name in VALID_METRICS}
@@ -192,6 +204,8 @@ class Trainer:
         self.config = validate_config(config)  # Literal choices (loss, windows) are checked here
         self.build_network = build_network
         self.callbacks = list(callbacks)
+        self.world: distributed.World | None = None
+        """The process group ``fit`` trains in (``None``: a single process)."""
 
     def fit(self, train: SequenceData, valid: EvalSet | None = None) -> tuple[SequenceNetwork, TrainingResult]:
         config = self.config
@@ -199,16 +213,22 @@ class Trainer:
             raise ValueError("cannot train a neural network on empty training data")
         if config.threads > 0:
             torch.set_num_threads(config.threads)
+        world = self.world = distributed.current_world()
+        main = world is None or world.is_main
+        device = config.device if world is None else world.device(config.device)
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
-        network = self.build_network().to(config.device)
+        network = self.build_network().to(device)
         network.on_fit_start(train)
         optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         windows = TrainingWindows(train, config.max_len, network.objective, config.windows, with_time=network.uses_time)
         loss_function = LossFunction(config, train)
 
         fingerprint = _fingerprint(config, train, valid) if config.checkpoint_dir else None
-        progress, best_weights = self._start(network, optimizer, generator, fingerprint)
+        progress, best_weights = self._start(network, optimizer, generator, fingerprint)  # every rank resumes
+        # Under DDP the whole loss computation is the wrapped module's forward (after resuming, so
+        # the weights DDP broadcasts from rank 0 are the resumed ones).
+        parallel = None if world is None else world.wrap(network, partial(batch_loss, network, loss_function=loss_function))
         result = TrainingResult(
             records=[EpochRecord(**record) for record in progress.records],
             best_epoch=progress.best_epoch,
@@ -218,24 +238,37 @@ class Trainer:
         n_batches = _batches(len(windows), config.batch_size)
         if config.max_batches_per_epoch > 0:
             n_batches = min(n_batches, config.max_batches_per_epoch)
-        with _ProgressBar(config.progress, config.epochs, n_batches) as bar:
+        with _ProgressBar(config.progress and main, config.epochs, n_batches) as bar:
             while not progress.finished and progress.epochs_done < config.epochs:
                 epoch = progress.epochs_done + 1
                 bar.start_epoch(epoch)
                 epoch_start = time.perf_counter()
-                loss = self._train_epoch(network, optimizer, generator, windows, loss_function, bar)
-                metrics = validation_metrics(network, valid, config) if valid is not None else {}
-                record = self._record(epoch, loss, metrics, epoch_start, run_start, progress)
+                if world is None:
+                    loss = self._train_epoch(network, optimizer, generator, windows, loss_function, bar)
+                else:
+                    assert parallel is not None
+                    world.start_epoch(generator, config.seed, epoch)
+                    loss = self._train_parallel_epoch(network, parallel, world, optimizer, generator, windows, device, bar)
+                train_seconds = time.perf_counter() - epoch_start
+                record = None
+                if main:  # under DDP rank 0 alone validates and decides; the others wait for its record
+                    metrics = validation_metrics(network, valid, config) if valid is not None else {}
+                    record = self._record(epoch, loss, metrics, epoch_start, run_start, train_seconds, progress)
+                if world is not None:
+                    shared = world.broadcast(None if record is None else dataclasses.asdict(record), f"epoch {epoch}'s validation")
+                    record = EpochRecord(**shared)
+                assert record is not None
                 if record.improved:
                     best_weights = checkpoint.state_dict_copy(network)
                 _update(progress, result, record, config.patience if valid is not None else None)
                 bar.end_epoch(record)
-                if fingerprint is not None:
+                if fingerprint is not None and main:
                     checkpoint.save_checkpoint(
                         config.checkpoint_dir, network, best_weights, optimizer, generator, progress, fingerprint
                     )
                 for callback in self.callbacks:
                     callback(record)
+        del parallel  # DDP's gradient hooks go with it: the returned network is a plain module
         result.stopped_early = progress.finished and progress.epochs_done < config.epochs
         if best_weights is not None:
             network.load_state_dict(best_weights)
@@ -287,6 +320,65 @@ class Trainer:
             bar.advance(total / batches)
         return total / max(batches, 1)
 
+    def _train_parallel_epoch(
+        self,
+        network: SequenceNetwork,
+        parallel: torch.nn.Module,
+        world: distributed.World,
+        optimizer: torch.optim.Optimizer,
+        generator: torch.Generator,
+        windows: TrainingWindows,
+        device: str,
+        bar: _ProgressBar,
+    ) -> float:
+        """One epoch under DDP: the single-process batch order, each rank on its share of every batch.
+
+        Returns the epoch's loss as the single process reports it, the mean over batches of each
+        global batch's loss (each rank adds its part, summed over the ranks once at the end); the
+        progress bar shows rank 0's running part.
+        """
+        config = self.config
+        network.train()
+        total, batches = 0.0, 0
+        order = windows.batch_order(config.batch_size, generator, by_length=network.variable_length)
+        if config.max_batches_per_epoch > 0:
+            order = order[: config.max_batches_per_epoch]
+        for rows in order:
+            batch, positions = self._share_batch(network, windows, world.share(rows), generator)
+            if positions == 0:  # nothing of this batch here: join its all-reduces with weight 0
+                batch, _ = self._share_batch(network, windows, rows[:1], generator)
+            with world.collective("a training step"):
+                global_positions, active_ranks = world.sum_ints([positions, int(positions > 0)], "a training step")
+                # DDP averages gradients over the ranks: scaled so the average is the gradient of
+                # the mean over all global_positions (the extra loss: of its mean over the ranks).
+                weights = (positions * world.size / global_positions, world.size / active_ranks if positions else 0.0)
+                loss = parallel(_to_device(batch, device), weights)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+            optimizer.step()
+            total, batches = total + float(loss.detach()), batches + 1
+            bar.advance(total / batches)
+        return world.sum_float(total, "the end of an epoch") / world.size / max(batches, 1)
+
+    @staticmethod
+    def _share_batch(
+        network: SequenceNetwork, windows: TrainingWindows, rows: Tensor, generator: torch.Generator
+    ) -> tuple[TrainingBatch, int]:
+        """The training batch of ``rows`` (as ``_train_epoch`` builds it) and its target positions."""
+        batch = make_batch(
+            windows.gather(rows),
+            network.objective,
+            network.n_items,
+            network.mask_prob,
+            generator,
+            windows.gather_timestamps(rows),
+        )
+        if network.variable_length:
+            batch = trim_leading_padding(batch)
+        return batch, int(target_mask(network, batch.target_ids).sum())
+
     def _step(
         self,
         network: SequenceNetwork,
@@ -294,15 +386,7 @@ class Trainer:
         batch: TrainingBatch,
         loss_function: LossFunction,
     ) -> float:
-        encoded = network.encode_inputs(batch.input_ids, batch.timestamps)  # [B, L, D] ([B, 1, D] allowed for LAST)
-        hidden, targets = encoded, batch.target_ids  # [B, L, D], [B, L]
-        if network.objective is Objective.LAST:
-            hidden, targets = encoded[:, -1:], targets[:, -1:]
-        chosen = targets != PADDING  # [B, L]
-        loss = loss_function(network, hidden[chosen], targets[chosen], batch.generator)
-        extra = network.extra_loss(batch, encoded)
-        if extra is not None:
-            loss = loss + extra
+        loss = batch_loss(network, batch, loss_function=loss_function)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
@@ -317,11 +401,44 @@ class Trainer:
         metrics: dict[str, float],
         epoch_start: float,
         run_start: float,
+        train_seconds: float,
         progress: checkpoint.TrainingProgress,
     ) -> EpochRecord:
         now = time.perf_counter()
         improved = not metrics or metrics[VALID_METRIC] > progress.best_metric
-        return EpochRecord(epoch, loss, metrics, now - epoch_start, now - run_start, improved)
+        return EpochRecord(epoch, loss, metrics, now - epoch_start, now - run_start, improved, train_seconds)
+
+
+def target_mask(network: SequenceNetwork, target_ids: Tensor) -> Tensor:
+    """Which positions of ``target_ids [B, L]`` are trained: ``[B, L]``, or ``[B, 1]`` (the last
+    column) for last-position networks."""
+    targets = target_ids[:, -1:] if network.objective is Objective.LAST else target_ids
+    return targets != PADDING
+
+
+def batch_loss(
+    network: SequenceNetwork,
+    batch: TrainingBatch,
+    weights: tuple[float, float] | None = None,
+    *,
+    loss_function: LossFunction,
+) -> Tensor:
+    """The training loss of one batch: ``config.loss``'s mean over the target positions plus the
+    network's ``extra_loss``. ``weights`` (DDP only) multiply the two terms first; without them
+    nothing is multiplied, so the single-process loss is computed exactly as it always was."""
+    encoded = network.encode_inputs(batch.input_ids, batch.timestamps)  # [B, L, D] ([B, 1, D] allowed for LAST)
+    hidden, targets = encoded, batch.target_ids  # [B, L, D], [B, L]
+    if network.objective is Objective.LAST:
+        hidden, targets = encoded[:, -1:], targets[:, -1:]
+    chosen = targets != PADDING  # [B, L]
+    loss = loss_function(network, hidden[chosen], targets[chosen], batch.generator)
+    extra = network.extra_loss(batch, encoded)
+    if weights is not None:
+        loss = loss * weights[0]
+        extra = None if extra is None else extra * weights[1]
+    if extra is not None:
+        loss = loss + extra
+    return loss
 
 
 def _update(
