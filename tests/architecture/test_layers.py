@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("seqrec.experiment", "seqrec.tuning", "seqrec.testing"),
     ("seqrec.serving",),
     ("seqrec.walkthrough",),
-    ("seqrec.cli",),
+    ("seqrec.cli", "seqrec.__main__"),
 ]
 
 
