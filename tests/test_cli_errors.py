@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from seqrec.cli import app
 
 runner = CliRunner()
-SIZES = "choose from tiny, small, default, large"
+SIZES = "choose from tiny, small, default, large, xl, xxl"
 
 
 def files_under(folder: Path) -> set[Path]:

@@ -56,7 +56,7 @@ def _progress(name: str, message: str) -> None:
 def walkthrough(
     out: Path = typer.Option(Path("walkthrough_out"), help="Folder for walkthrough.json and walkthrough.html."),
     history: Path | None = typer.Option(None, help="CSV with 'timestamp' and 'item' (id or exact title)."),
-    size: str = typer.Option("default", help="Shop world size: tiny, small, default or large."),
+    size: str = typer.Option("default", help="Shop world size: tiny, small, default or large (the streamed xl and xxl have no oracle)."),
     seed: int = typer.Option(0, help="Seed of the shop world."),
     models: str | None = typer.Option(None, help="Comma-separated model names (default: all registered)."),
     config: Path | None = typer.Option(

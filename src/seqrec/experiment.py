@@ -613,9 +613,10 @@ def available_models(dataset: Dataset, requested: Sequence[str] | None = None) -
     has_world = "world" in dataset.extras
     impossible = [n for n in names if REGISTRY[n].capabilities.needs_world and not has_world]
     if requested and impossible:
+        why = dataset.extras.get("world_unavailable") or "use --dataset shop"  # a streamed world says why
         raise ValueError(
             f"{', '.join(impossible)} need(s) the generator of a synthetic world, which dataset "
-            f"{dataset.name!r} does not have (use --dataset shop)"
+            f"{dataset.name!r} does not have ({why})"
         )
     return [n for n in names if n not in impossible]
 

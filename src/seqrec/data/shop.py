@@ -34,6 +34,13 @@ distribution in closed form: ``P(regular purchase inside phase window [a, b)) = 
 with survival ``S(x) = exp(-integral_t^x lambda)``, and ``P(re-buy) = S(d)``. The generator
 samples from exactly the mixture :func:`next_purchase_parts` describes; only the per-event due
 times (the outcome of the keep/jitter draws) are stored, everything else is replayed.
+
+Sizes
+-----
+:data:`SIZES` are built in memory with that hidden state (a :class:`ShopWorld`, the oracle's
+truth). :data:`STREAMED_SIZES` (``xl``, about 10M purchases; ``xxl``, about 100M) are simulated
+by the same :func:`simulate_shoppers`, in parts on worker processes, and read back from Parquet
+without an oracle (:mod:`seqrec.data.shop_parts`). Shopper ``u`` is the same in every size.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -72,7 +80,10 @@ MEDIAN_GAP_DAYS = 12.0
 """Median days between regular purchases (per shopper log-normal, sigma 0.45)."""
 
 SIZES: dict[str, int] = {"tiny": 150, "small": 500, "default": 1_500, "large": 22_000}
-"""Number of shoppers per world size."""
+"""Number of shoppers per world size built in memory (with the oracle's truth)."""
+STREAMED_SIZES: dict[str, int] = {"xl": 220_000, "xxl": 2_200_000}
+"""Number of shoppers per world size generated in parts to Parquet (about 10M and 100M
+purchases; no oracle): see :mod:`seqrec.data.shop_parts`."""
 
 PERSONA_NAME = "blog_author"
 
@@ -871,33 +882,55 @@ class ShopWorld:
 
     # -- the dataset --------------------------------------------------------------------------
     def to_dataset(self, name: str = "shop") -> Dataset:
-        catalog = self.catalog
-        text = item_descriptions(catalog)
-        item_labels = np.array(["<pad>"] + [f"shop-{i:04d}" for i in range(1, catalog.n_items + 1)])
-        catalog_frame = pl.DataFrame(
-            {
-                "item": item_labels[1:].tolist(),
-                "title": catalog.titles[1:].tolist(),
-                "category": catalog.categories[1:].tolist(),
-                "text": text[1:],
-            }
-        )
-        return Dataset(
-            name=name,
-            sequences=self.sequences,
-            user_labels=self.labels,
-            item_labels=item_labels,
-            titles=catalog.titles.copy(),
-            categories=catalog.categories.copy(),
-            exclude_history=False,  # consumables are re-bought
-            extras={
-                "world": self,
-                "personas": dict(self.personas),
-                "catalog": Catalog(catalog_frame),
-                "seed": self.seed,
-                "item_texts": np.array(text, dtype=object),
-            },
-        )
+        return shop_dataset(self.catalog, self.sequences, self.labels, self.seed, name, world=self)
+
+
+def shop_dataset(
+    catalog: ShopCatalog,
+    sequences: SequenceData,
+    labels: np.ndarray,
+    seed: int,
+    name: str = "shop",
+    world: ShopWorld | None = None,
+    world_unavailable: str = "",
+) -> Dataset:
+    """The :class:`Dataset` of shop purchases: catalog texts, the persona, and the world (the
+    oracle's truth) when there is one; without it, ``world_unavailable`` says why in
+    ``extras["world_unavailable"]``."""
+    text = item_descriptions(catalog)
+    item_labels = np.array(["<pad>"] + [f"shop-{i:04d}" for i in range(1, catalog.n_items + 1)])
+    catalog_frame = pl.DataFrame(
+        {
+            "item": item_labels[1:].tolist(),
+            "title": catalog.titles[1:].tolist(),
+            "category": catalog.categories[1:].tolist(),
+            "text": text[1:],
+        }
+    )
+    if world is not None:
+        personas = dict(world.personas)
+    else:
+        personas = {PERSONA_NAME: build_blog_author(catalog)[0]}
+    extras: dict[str, Any] = {
+        "personas": personas,
+        "catalog": Catalog(catalog_frame),
+        "seed": seed,
+        "item_texts": np.array(text, dtype=object),
+    }
+    if world is not None:
+        extras["world"] = world
+    else:
+        extras["world_unavailable"] = world_unavailable or "this dataset keeps no generator state"
+    return Dataset(
+        name=name,
+        sequences=sequences,
+        user_labels=labels,
+        item_labels=item_labels,
+        titles=catalog.titles.copy(),
+        categories=catalog.categories.copy(),
+        exclude_history=False,  # consumables are re-bought
+        extras=extras,
+    )
 
 
 def item_descriptions(catalog: ShopCatalog) -> list[str]:
@@ -943,19 +976,51 @@ def _is_prefix(history: np.ndarray, items: np.ndarray) -> bool:
     return len(history) <= len(items) and bool(np.array_equal(history, items[: len(history)]))
 
 
-def build_shop_world(n_shoppers: int, seed: int = 0) -> ShopWorld:
-    """Generate ``n_shoppers`` shoppers (deterministic per seed; shopper ``u`` uses the stream
-    ``SeedSequence([seed, u])``, so worlds of different sizes share their first shoppers)."""
-    if n_shoppers < 1:
-        raise ValueError(f"a shop world needs at least one shopper, got n_shoppers={n_shoppers}")
-    catalog = build_catalog()
-    tables = SamplingTables.of(catalog)
+@dataclass(frozen=True)
+class ShopperBatch:
+    """Shoppers ``first .. first + len(lengths) - 1`` of a world, simulated, stored flat.
+
+    Shopper ``first + s`` owns purchases ``offsets[s]:offsets[s + 1]`` and phases
+    ``phase_offsets[s]:phase_offsets[s + 1]``. A batch is the unit both the in-memory world and
+    the streamed one (:mod:`seqrec.data.shop_parts`) are made of, so shopper ``u`` is the same
+    shopper whichever way, and whatever the world's size.
+    """
+
+    first: int
+    offsets: np.ndarray  # [S + 1] int64
+    items: np.ndarray  # [N] int64
+    timestamps: np.ndarray  # [N] int64
+    due_times: np.ndarray  # [N] int64, -1 for none
+    join_times: np.ndarray  # [S] int64
+    phase_offsets: np.ndarray  # [S + 1] int64
+    phase_starts: np.ndarray  # [P] int64
+    phase_categories: np.ndarray  # [P] int64
+    phase_rates: np.ndarray  # [P] float64
+
+    @property
+    def n_shoppers(self) -> int:
+        return len(self.offsets) - 1
+
+
+def simulate_shoppers(
+    catalog: ShopCatalog,
+    first: int,
+    last: int,
+    seed: int = 0,
+    tables: SamplingTables | None = None,
+) -> ShopperBatch:
+    """Simulate shoppers ``first .. last - 1``; shopper ``u`` draws from its own stream
+    ``SeedSequence([seed, u])``, so the result does not depend on which other shoppers are
+    simulated, nor in which process."""
+    if not 0 <= first < last:
+        raise ValueError(f"shopper range needs 0 <= first < last, got first={first}, last={last}")
+    tables = tables or SamplingTables.of(catalog)
     start, horizon = WORLD_START, WORLD_START + WORLD_DAYS * DAY
     items: list[int] = []
     times: list[int] = []
     dues: list[int] = []
     lengths, profiles = [], []
-    for shopper in range(n_shoppers):
+    for shopper in range(first, last):
         rng = np.random.default_rng([seed, shopper])
         profile = draw_profile(catalog, rng, start, horizon)
         shopper_items, shopper_times, shopper_dues = simulate_shopper(
@@ -966,31 +1031,62 @@ def build_shop_world(n_shoppers: int, seed: int = 0) -> ShopWorld:
         dues += shopper_dues
         lengths.append(len(shopper_items))
         profiles.append(profile)
-    offsets = np.zeros(n_shoppers + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    phase_counts = [len(p.phase_starts) for p in profiles]
-    phase_offsets = np.zeros(n_shoppers + 1, dtype=np.int64)
-    np.cumsum(phase_counts, out=phase_offsets[1:])
+    return ShopperBatch(
+        first=first,
+        offsets=_offsets(lengths),
+        items=np.array(items, dtype=np.int64),
+        timestamps=np.array(times, dtype=np.int64),
+        due_times=np.array(dues, dtype=np.int64),
+        join_times=np.array([p.join_time for p in profiles], dtype=np.int64),
+        phase_offsets=_offsets([len(p.phase_starts) for p in profiles]),
+        phase_starts=np.concatenate([p.phase_starts for p in profiles]).astype(np.int64),
+        phase_categories=np.concatenate([p.phase_categories for p in profiles]).astype(np.int64),
+        phase_rates=np.concatenate([p.phase_rates for p in profiles]).astype(np.float64),
+    )
+
+
+def _offsets(lengths: Sequence[int] | np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(lengths, dtype=np.int64), out=offsets[1:])
+    return offsets
+
+
+def shopper_labels(n_shoppers: int) -> np.ndarray:
+    """``shopper_000000``, ``shopper_000001``, ... (built by Polars, not a Python loop, so that
+    millions of labels are cheap)."""
+    labels = pl.select(
+        pl.format("shopper_{}", pl.int_range(n_shoppers, eager=False).cast(pl.String).str.zfill(6))
+    ).to_series()
+    return labels.to_numpy().astype(str)
+
+
+def build_shop_world(n_shoppers: int, seed: int = 0) -> ShopWorld:
+    """Generate ``n_shoppers`` shoppers (deterministic per seed; shopper ``u`` uses the stream
+    ``SeedSequence([seed, u])``, so worlds of different sizes share their first shoppers)."""
+    if n_shoppers < 1:
+        raise ValueError(f"a shop world needs at least one shopper, got n_shoppers={n_shoppers}")
+    catalog = build_catalog()
+    batch = simulate_shoppers(catalog, 0, n_shoppers, seed)
     persona, persona_profile, persona_dues = build_blog_author(catalog)
     return ShopWorld(
         catalog=catalog,
         seed=seed,
-        start=start,
-        horizon=horizon,
-        labels=np.array([f"shopper_{u:06d}" for u in range(n_shoppers)]),
+        start=WORLD_START,
+        horizon=WORLD_START + WORLD_DAYS * DAY,
+        labels=shopper_labels(n_shoppers),
         sequences=SequenceData(
-            offsets,
-            np.array(items, dtype=np.int64),
-            np.array(times, dtype=np.int64),
+            batch.offsets,
+            batch.items,
+            batch.timestamps,
             catalog.n_items,
             np.arange(n_shoppers, dtype=np.int64),
         ),
-        due_times=np.array(dues, dtype=np.int64),
-        join_times=np.array([p.join_time for p in profiles], dtype=np.int64),
-        phase_offsets=phase_offsets,
-        phase_starts=np.concatenate([p.phase_starts for p in profiles]),
-        phase_categories=np.concatenate([p.phase_categories for p in profiles]),
-        phase_rates=np.concatenate([p.phase_rates for p in profiles]),
+        due_times=batch.due_times,
+        join_times=batch.join_times,
+        phase_offsets=batch.phase_offsets,
+        phase_starts=batch.phase_starts,
+        phase_categories=batch.phase_categories,
+        phase_rates=batch.phase_rates,
         personas={PERSONA_NAME: persona},
         persona_profiles={PERSONA_NAME: persona_profile},
         persona_due_times={PERSONA_NAME: persona_dues},
@@ -998,14 +1094,22 @@ def build_shop_world(n_shoppers: int, seed: int = 0) -> ShopWorld:
 
 
 def make_shop_dataset(size: str = "default", seed: int = 0) -> Dataset:
-    """The shop world of a named size as a :class:`Dataset`.
+    """The in-memory shop world of a named size as a :class:`Dataset`.
 
-    Sizes: "tiny" (150 shoppers, for tests), "small" (500), "default" (1,500), "large"
-    (22,000, about a million purchases). ``extras["world"]`` is the :class:`ShopWorld` (the
-    oracle's truth), ``extras["personas"]["blog_author"]`` the held-out running example.
+    "tiny" (150 shoppers, for tests), "small" (500), "default" (1,500), "large" (22,000, about a
+    million purchases); ``extras["world"]`` is the :class:`ShopWorld` (the oracle's truth),
+    ``extras["personas"]["blog_author"]`` the held-out running example. The streamed sizes
+    "xl" and "xxl" are not built here but by :func:`seqrec.data.shop_parts.shop_of_size` (which
+    ``load_dataset("shop:xl")`` calls): they are generated into Parquet parts and keep no oracle.
     """
+    if size in STREAMED_SIZES:
+        raise ValueError(
+            f"shop size {size!r} is streamed from Parquet parts and has no oracle: load it with "
+            f"load_dataset('shop:{size}') or seqrec.data.shop_parts.shop_of_size({size!r})"
+        )
     if size not in SIZES:
-        raise ValueError(f"unknown shop size {size!r}; choose from {', '.join(SIZES)}")
+        known = ", ".join([*SIZES, *STREAMED_SIZES])
+        raise ValueError(f"unknown shop size {size!r}; choose from {known}")
     dataset = build_shop_world(SIZES[size], seed).to_dataset()
     dataset.extras["size"] = size
     return dataset
