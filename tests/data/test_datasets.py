@@ -111,13 +111,13 @@ def test_shop_is_delegated_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[tuple[str, int]] = []
     sentinel = clean_tiny()
 
-    def make_shop_dataset(size: str = "default", seed: int = 0) -> Dataset:
+    def shop_of_size(size: str = "default", seed: int = 0, **_: object) -> Dataset:
         made.append((size, seed))
         return sentinel
 
-    fake = types.ModuleType("seqrec.data.shop")
-    fake.make_shop_dataset = make_shop_dataset  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "seqrec.data.shop", fake)
+    fake = types.ModuleType("seqrec.data.shop_parts")
+    fake.shop_of_size = shop_of_size  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "seqrec.data.shop_parts", fake)
     assert load_dataset("shop") is sentinel and load_dataset("shop:small") is sentinel
     assert made == [("default", 0), ("small", 0)]
     with pytest.raises(ValueError, match="do not apply to the synthetic shop"):

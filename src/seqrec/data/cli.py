@@ -1,4 +1,5 @@
-"""``seqrec data``: fetch, describe and export datasets. Thin: parse, call the library, print.
+"""``seqrec data``: fetch, describe, export and prepare datasets, and make MovieLens-shaped test
+files. Thin: parse, call the library, print.
 
 Bad input (a :class:`DataError`, or any error :class:`UserErrors` lists) or a failed fetch prints
 ``error: <message>`` to stderr and exits with code 2; progress notes (e.g. which copy of ML-100K
@@ -8,6 +9,7 @@ was used) go to stderr too, so stdout carries only the result (a path, a table).
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from seqrec.data.datasets import dataset_info, export_dataset, load_dataset
+from seqrec.data.datasets import dataset_info, export_dataset, load_dataset, prepare_dataset
 from seqrec.data.errors import DataError, FetchError
 from seqrec.data.fetch import fetch
 from seqrec.data.types import Dataset
@@ -159,6 +161,93 @@ def export_command(
     dataset = _load(name, cache_dir, time_unit, allow_any_time, encoding)
     interactions, catalog = export_dataset(dataset, out)
     typer.echo(f"wrote {interactions} and {catalog}")
+
+
+class Engine(str, Enum):
+    """What ``seqrec data prepare`` cleans on."""
+
+    polars = "polars"
+    spark = "spark"
+
+
+@data_app.command("prepare")
+def prepare_command(
+    name: NameArgument,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the prepared dataset to.")],
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="polars (streaming) or spark (the spark extra).")
+    ] = Engine.polars,
+    min_rating: Annotated[
+        float | None, typer.Option("--min-rating", help="Drop ratings below this.")
+    ] = None,
+    min_user_interactions: Annotated[
+        int | None,
+        typer.Option(
+            "--min-user-interactions",
+            help="k-core: users need this many interactions (default: 5 for MovieLens and "
+            "Amazon, 1 otherwise).",
+        ),
+    ] = None,
+    min_item_interactions: Annotated[
+        int | None,
+        typer.Option(
+            "--min-item-interactions", help="k-core: items need this many interactions."
+        ),
+    ] = None,
+    keep_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-duplicates", help="Keep repeated (user, item, timestamp) interactions."
+        ),
+    ] = False,
+    exclude_history: Annotated[
+        bool | None,
+        typer.Option(
+            "--exclude-history/--include-history",
+            help="Whether recommendations leave out items already seen (default: yes for "
+            "MovieLens and Amazon, no otherwise).",
+        ),
+    ] = None,
+    cache_dir: CacheDirOption = None,
+    time_unit: TimeUnitOption = "auto",
+    allow_any_time: AllowAnyTimeOption = False,
+    encoding: EncodingOption = "utf-8",
+) -> None:
+    """Clean a dataset once into a folder that load_dataset (and every command) reads as it is."""
+    chosen = {
+        "min_rating": min_rating,
+        "min_user_interactions": min_user_interactions,
+        "min_item_interactions": min_item_interactions,
+        "drop_duplicates": False if keep_duplicates else None,
+        "exclude_history": exclude_history,
+    }
+    folder = prepare_dataset(
+        name,
+        out,
+        engine=engine.value,
+        overrides={key: value for key, value in chosen.items() if value is not None},
+        cache_dir=cache_dir,
+        report=_note,
+        time_unit=time_unit,
+        allow_any_time=allow_any_time,
+        encoding=encoding,
+    )
+    typer.echo(str(folder))
+
+
+@data_app.command("make-movielens")
+def make_movielens_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for ratings.csv and movies.csv.")],
+    rows: Annotated[
+        int, typer.Option("--rows", min=20, help="Ratings to write (ML-20M has 20,000,263).")
+    ] = 20_000_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same files.")] = 0,
+) -> None:
+    """Write made-up MovieLens-20M-shaped ratings.csv and movies.csv (for tests at size)."""
+    from seqrec.data.synthetic_movielens import generate
+
+    ratings, _ = generate(out, rows=rows, seed=seed)
+    typer.echo(str(ratings.parent))
 
 
 def _format(value: object) -> str:

@@ -10,8 +10,21 @@
   ``catalog.csv``, as :func:`export_dataset` writes them), or a CSV/TSV/Parquet table whose
   columns are recognised by name (``user_id``, ``movieId``, ``rating``, ``timestamp``, ...).
 
+* a prepared folder (:mod:`seqrec.data.prepared`, written by :func:`prepare_dataset` /
+  ``seqrec data prepare``): read as it is, already cleaned, no cache.
+
 Loaded data is cleaned (:mod:`seqrec.data.cleaning`) and cached; a second load of unchanged
-files with the same options reads the cache.
+files with the same options reads the cache. The CSV MovieLens releases (ML-20M/25M/32M:
+``ratings.csv`` + ``movies.csv``, 20 million ratings and more) are always read and cleaned on
+Polars' streaming engine (:func:`~seqrec.data.loaders.movielens.scan_movielens`,
+:func:`~seqrec.data.streaming.clean_lazy`), whatever their size: the result, errors included,
+is the eager path's, and one path for every size means the small test files exercise the code
+that runs at 20 million rows. (A ``ratings.csv`` with ISO date strings is the one exception: it
+is read eagerly.) Other formats are read eagerly.
+
+:func:`prepare_dataset` cleans a source once into a prepared folder, with the same defaults
+and options as ``load_dataset``, on Polars (``engine="polars"``: load, streaming clean, write)
+or Spark (``engine="spark"``: :mod:`seqrec.data.spark_prep`, an optional extra).
 
 How files are read (:class:`ReadOptions`, the keyword arguments of ``load_dataset``):
 ``time_unit`` (``auto``: the format's own unit - seconds for MovieLens and Amazon 2014/2018,
@@ -30,9 +43,10 @@ files get no filtering and ``exclude_history=False`` (re-buying is normal in a s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +69,16 @@ from seqrec.data.loaders import (
     load_movielens,
     load_table,
 )
-from seqrec.data.loaders.common import _checked_encoding, _checked_time_unit, _is_utf8
+from seqrec.data.loaders.common import (
+    LazyLoadResult,
+    LazyLog,
+    _checked_encoding,
+    _checked_time_unit,
+    _is_utf8,
+)
+from seqrec.data.loaders.movielens import scan_movielens
+from seqrec.data.prepared import is_prepared, read_prepared, write_prepared
+from seqrec.data.streaming import clean_lazy
 from seqrec.data.types import Dataset
 
 Reporter = Callable[[str], None]
@@ -110,12 +133,25 @@ def load_dataset(
             raise ValueError("cleaning options do not apply to the synthetic shop world")
         if read != ReadOptions():
             raise ValueError("time_unit, allow_any_time and encoding do not apply to the shop")
-        return _shop(text.partition(":")[2] or "default")
+        return _shop(text.partition(":")[2] or "default", cache, report)
+    path, name, default_options = _resolve(name_or_path, cache, report)
+    if path.is_dir() and is_prepared(path):
+        if options is not None or read != ReadOptions():
+            raise ValueError(
+                f"{path} is a prepared dataset, cleaned when it was prepared: cleaning and "
+                "reading options do not apply to it"
+            )
+        return read_prepared(path)
+    return _load_path(path, cache, options, read, report, name, default_options)
+
+
+def _resolve(
+    name_or_path: str | Path, cache: Path, report: Reporter | None
+) -> tuple[Path, str, CleanOptions | None]:
+    """(the path to read, the dataset's name, default options that override the format's)."""
+    text = str(name_or_path)
     if isinstance(name_or_path, str) and text in SOURCES:
-        folder = fetch(text, cache, report)  # reuses an existing copy
-        return _load_path(
-            folder, cache, options, read, report, name=text, default_options=MOVIELENS_OPTIONS
-        )
+        return fetch(text, cache, report), text, MOVIELENS_OPTIONS  # reuses an existing copy
     path = Path(name_or_path).expanduser()
     if not path.exists() and not path.is_symlink():
         known = ", ".join([*SOURCES, "shop", "shop:SIZE"])
@@ -125,13 +161,13 @@ def load_dataset(
             f"looked for {path}",
         )
     check_readable(path, expect="any")  # a symbolic link loop, a broken link, no permission
-    return _load_path(path, cache, options, read, report, name=path.name.split(".")[0])
+    return path, path.name.split(".")[0], None
 
 
-def _shop(size: str) -> Dataset:
-    from seqrec.data.shop import make_shop_dataset  # written alongside; imported when asked for
+def _shop(size: str, cache: Path, report: Reporter | None) -> Dataset:
+    from seqrec.data.shop_parts import shop_of_size  # written alongside; imported when asked for
 
-    return make_shop_dataset(size=size)
+    return shop_of_size(size, cache_dir=cache, report=report)
 
 
 def _load_path(
@@ -144,21 +180,100 @@ def _load_path(
     default_options: CleanOptions | None = None,
 ) -> Dataset:
     kind, loader, inputs = _detect(path, read)
-    chosen = options or default_options or _DEFAULT_OPTIONS[kind]
+    chosen = _options(kind, options, default_options, read)
+    return load_cached(
+        [kind, name, *inputs, chosen, read], lambda: _build(loader, chosen, name), cache, report
+    )
+
+
+def _options(
+    kind: str, options: CleanOptions | None, default_options: CleanOptions | None, read: ReadOptions
+) -> CleanOptions:
     if kind in _OWN_ENCODINGS and not _is_utf8(read.encoding):
         raise ValueError(f"encoding applies to tables and atomic files; {_OWN_ENCODINGS[kind]}")
+    return options or default_options or _DEFAULT_OPTIONS[kind]
 
-    def build() -> Dataset:
-        log, catalog = loader()
-        return clean(log, catalog, chosen, name=name)
 
-    return load_cached([kind, name, *inputs, chosen, read], build, cache, report)
+def _build(loader: Loader, options: CleanOptions, name: str) -> Dataset:
+    """Load and clean: on the streaming engine when the loader gives a lazy log."""
+    log, catalog = loader()
+    if isinstance(log, LazyLog):
+        return clean_lazy(log, catalog, options, name=name)
+    return clean(log, catalog, options, name=name)
+
+
+ENGINES = ("polars", "spark")
+"""What ``prepare_dataset`` cleans on: Polars' streaming engine, or Spark (an optional extra)."""
+
+
+def prepare_dataset(
+    name_or_path: str | Path,
+    out: str | Path,
+    *,
+    engine: str = "polars",
+    options: CleanOptions | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    report: Reporter | None = None,
+    time_unit: str = "auto",
+    allow_any_time: bool = False,
+    encoding: str = "utf-8",
+) -> Path:
+    """Clean a source once into a prepared folder at ``out`` (:mod:`seqrec.data.prepared`).
+
+    The source and the defaults are ``load_dataset``'s (a name is fetched first); ``options``
+    replaces the defaults and ``overrides`` changes single fields of whichever applies (e.g.
+    ``{"min_rating": 4.0}``). ``load_dataset(out)`` then reads the result without cleaning.
+    ``engine="polars"`` loads, cleans on the streaming engine and writes ``out`` atomically;
+    ``engine="spark"`` hands the MovieLens CSV folder or the table file to
+    :func:`seqrec.data.spark_prep.prepare_spark`, which writes the same layout.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and (text == "shop" or text.startswith("shop:")):
+        raise ValueError("the synthetic shop world is generated in memory; it cannot be prepared")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    read = ReadOptions(time_unit, allow_any_time, encoding)
+    path, name, default_options = _resolve(name_or_path, cache, report)
+    if path.is_dir() and is_prepared(path):
+        raise DataError(path, "is a prepared dataset already")
+    kind, loader, _ = _detect(path, read)
+    chosen = _options(kind, options, default_options, read)
+    if overrides:
+        chosen = dataclasses.replace(chosen, **overrides)
+    if engine == "spark":
+        return _prepare_on_spark(path, Path(out), chosen, kind, name, read, report)
+    dataset = _build(loader, chosen, name)
+    return write_prepared(dataset, out, engine="polars", options=chosen, source=str(path))
+
+
+def _prepare_on_spark(
+    path: Path,
+    out: Path,
+    options: CleanOptions,
+    kind: str,
+    name: str,
+    read: ReadOptions,
+    report: Reporter | None,
+) -> Path:
+    if not _is_utf8(read.encoding):
+        raise ValueError("the spark engine reads UTF-8 files only; prepare others with polars")
+    from seqrec.data.spark_prep import SparkUnavailableError, prepare_spark  # the optional extra
+
+    try:
+        return prepare_spark(path, out, options, kind, report=report, name=name, **read.times())
+    except SparkUnavailableError as error:  # no PySpark, or no Java: a setup problem, exit 2
+        raise ValueError(str(error)) from None  # its hint names the extra to install
 
 
 _OWN_ENCODINGS = {
     "movielens": "MovieLens files are read in the encoding of their release (UTF-8 or Latin-1)",
     "amazon": "Amazon review dumps are UTF-8",
 }
+Loader = Callable[[], LoadResult | LazyLoadResult]
+"""Reads a source: an in-memory log, or a lazy one for the streaming engine, and its catalog."""
+
 _DEFAULT_OPTIONS = {
     "movielens": MOVIELENS_OPTIONS,
     "amazon": AMAZON_OPTIONS,
@@ -167,9 +282,7 @@ _DEFAULT_OPTIONS = {
 }
 
 
-def _detect(
-    path: Path, read: ReadOptions
-) -> tuple[str, Callable[[], LoadResult], list[Path]]:
+def _detect(path: Path, read: ReadOptions) -> tuple[str, Loader, list[Path]]:
     """(kind, a loader to call, the input paths that key the cache) for a file or folder."""
     if path.is_dir():
         return _detect_folder(path, read)
@@ -190,11 +303,9 @@ def _detect(
     )
 
 
-def _detect_folder(
-    folder: Path, read: ReadOptions
-) -> tuple[str, Callable[[], LoadResult], list[Path]]:
+def _detect_folder(folder: Path, read: ReadOptions) -> tuple[str, Loader, list[Path]]:
     if detect_movielens(folder) is not None:
-        return "movielens", lambda: load_movielens(folder, **read.times()), [folder]
+        return "movielens", lambda: _load_movielens(folder, read), [folder]
     if len(list(folder.glob("*.inter"))) == 1:
         return "atomic", lambda: load_atomic(folder, **read.tables()), [folder]
     interactions = folder / "interactions.csv"
@@ -205,6 +316,11 @@ def _detect_folder(
         folder,
         "no dataset files found (expected MovieLens files, one .inter file, or interactions.csv)",
     )
+
+
+def _load_movielens(folder: Path, read: ReadOptions) -> LoadResult | LazyLoadResult:
+    """The CSV releases as a lazy log (module docstring); the others, and ISO dates, eagerly."""
+    return scan_movielens(folder, **read.times()) or load_movielens(folder, **read.times())
 
 
 def _load_guessed(path: Path, read: ReadOptions) -> LoadResult:

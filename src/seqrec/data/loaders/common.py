@@ -647,3 +647,171 @@ def _catalog(
 
 def _movie_text(title: str, genres: Sequence[str]) -> str:
     return f"{title}. Genres: {', '.join(genres)}" if genres else title
+
+
+# =============================================================================================
+# Lazy reading: the same checks as the eager parsers, as expressions over a streamed scan
+# =============================================================================================
+@dataclass(frozen=True)
+class LazyLog:
+    """An interaction log that is not in memory yet: a Polars :class:`~polars.LazyFrame` with the
+    columns of :class:`InteractionLog` (``user``, ``item`` str; ``timestamp`` int64 seconds;
+    ``weight`` float64; ``row`` int64), already validated, for the streaming engine to run."""
+
+    frame: pl.LazyFrame
+    source: str
+
+
+LazyLoadResult = tuple[LazyLog, Catalog | None]
+
+
+@dataclass(frozen=True)
+class _LazyTable:
+    """A delimited file as a scan: all-string columns plus ``_line``, blank lines dropped."""
+
+    path: Path
+    frame: pl.LazyFrame
+    columns: tuple[str, ...]
+    sep: str
+    encoding: str = "utf-8"
+
+    def collect(self, query: pl.LazyFrame) -> pl.DataFrame:
+        """Run ``query`` (built on :attr:`frame`) on the streaming engine; a file Polars cannot
+        parse is reported as :func:`_read_delimited` reports it (the first bad line)."""
+        try:
+            return query.collect(engine="streaming")
+        except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
+            _check_decodable(self.path, self.encoding)
+            _locate_unreadable_line(self.path, self.sep, True, None, self.encoding, '"')
+            reason = f"cannot read as delimited text: {_first_line(error)}"
+            raise DataError(self.path, reason) from None
+
+    def rows_at(self, lines: Sequence[int]) -> _RawTable:
+        """The records at the given file lines, as the eager parsers' raw table."""
+        frame = self.collect(self.frame.filter(pl.col(_LINE).is_in(list(lines))).sort(_LINE))
+        return _RawTable(self.path, frame, sep=self.sep, n_fields=len(self.columns))
+
+
+def _scan_delimited(path: Path, sep: str) -> _LazyTable:
+    """:func:`_read_delimited` (UTF-8, a header line, ``"`` quotes) as a lazy scan.
+
+    The checks that need no data pass run now (empty file, repeated header names); parse errors
+    surface when the scan is collected (:meth:`_LazyTable.collect`).
+    """
+    _check_not_empty(path)
+    scan = pl.scan_csv(path, separator=sep, has_header=True, infer_schema=False, quote_char='"')
+    try:
+        columns = tuple(scan.collect_schema().names())
+    except pl.exceptions.NoDataError:
+        raise DataError(path, "the file is empty") from None
+    except (pl.exceptions.PolarsError, UnicodeDecodeError) as error:
+        _check_decodable(path, "utf-8")
+        raise DataError(path, f"cannot read as delimited text: {_first_line(error)}") from None
+    _check_unique_header(path, sep, "utf-8", '"')
+    frame = scan.with_row_index(_LINE, offset=2).with_columns(pl.col(_LINE).cast(pl.Int64))
+    frame = frame.filter(~pl.all_horizontal(pl.col(list(columns)).is_null()))  # blank lines
+    return _LazyTable(path, frame, columns, sep)
+
+
+def _lazy_text(field: str) -> pl.Expr:
+    return pl.col(field).str.strip_chars()
+
+
+def _lazy_seconds(field: str, unit: str) -> tuple[pl.Expr, pl.Expr]:
+    """(seconds as float64 for the checks, seconds as int64) of a text column of epoch numbers in
+    ``unit``: integers exactly (``//``), other numbers floored, as :func:`_seconds_from_numbers`."""
+    divisor = _UNIT_DIVISOR[unit]
+    as_int = _lazy_text(field).cast(pl.Int64, strict=False) // divisor
+    as_float = (_lazy_text(field).cast(pl.Float64, strict=False) / divisor).floor()
+    checked = pl.coalesce(as_int.cast(pl.Float64), as_float)
+    return checked, pl.coalesce(as_int, as_float.cast(pl.Int64, strict=False))
+
+
+def _lazy_number(field: str) -> pl.Expr:
+    return _lazy_text(field).cast(pl.Float64, strict=False)
+
+
+def _lazy_missing(field: str) -> pl.Expr:
+    text = _lazy_text(field)
+    return text.is_null() | (text == "")
+
+
+def _lazy_bad_time(field: str, unit: str, allow_any_time: bool) -> pl.Expr:
+    values, _ = _lazy_seconds(field, unit)
+    bad = values.is_null() | ~values.is_finite()
+    bad = bad | (values < _FIRST_SECOND) | (values > _LAST_SECOND)
+    if not allow_any_time:
+        bad = bad | (values < 0) | (values > time.time() + _FUTURE_SLACK_SECONDS)
+    return bad
+
+
+def _lazy_checks(
+    user: str, item: str, timestamp: str, weight: str, unit: str, allow_any_time: bool
+) -> list[tuple[str, pl.Expr]]:
+    """(field, bad-record flag) in the order the eager parsers check: each column whole, in the
+    order user, item, time, rating, and within a column missing values before unparsable ones."""
+    return [
+        (user, _lazy_missing(user)),
+        (user, _lazy_text(user).str.to_lowercase() == "nan"),
+        (item, _lazy_missing(item)),
+        (item, _lazy_text(item).str.to_lowercase() == "nan"),
+        (timestamp, _lazy_missing(timestamp)),
+        (timestamp, _lazy_bad_time(timestamp, unit, allow_any_time)),
+        (weight, _lazy_missing(weight)),
+        (weight, _lazy_number(weight).is_null() | _lazy_number(weight).is_nan()),
+    ]
+
+
+def _scan_log(
+    table: _LazyTable,
+    user: str,
+    item: str,
+    timestamp: str,
+    weight: str,
+    *,
+    unit: str,
+    allow_any_time: bool = False,
+) -> LazyLog | None:
+    """The lazy twin of :func:`_build_log` for a text table whose times are epoch numbers.
+
+    One streaming pass finds, for each field, the first record the eager parsers would refuse;
+    the first field (in the eager order: user, item, time, rating) with such a record is then
+    parsed eagerly on just that record and the first one, so the error (row, field, wording)
+    is exactly the eager loader's. Returns ``None`` when the times are not numbers at all (ISO
+    dates): the eager loader reads those.
+    """
+    fields = (user, item, timestamp, weight)
+    for field in fields:
+        if field not in table.columns:
+            columns = ", ".join(table.columns)
+            raise DataError(table.path, f"no such column (columns: {columns})", field=field)
+    _checked_time_unit(unit)
+    checks = _lazy_checks(user, item, timestamp, weight, unit, allow_any_time)
+    summary = table.collect(
+        table.frame.select(
+            pl.len().alias("_rows"),
+            pl.col(_LINE).min().alias("_first"),
+            *[
+                pl.col(_LINE).filter(flag).min().alias(f"_{n}")
+                for n, (_, flag) in enumerate(checks)
+            ],
+        )
+    ).row(0)
+    if summary[0] == 0:
+        raise DataError(table.path, "the file has no data rows")
+    for (field, _), line in zip(checks, summary[2:], strict=True):
+        if line is None:
+            continue
+        raw = table.rows_at(sorted({int(summary[1]), int(line)}))
+        _build_log(raw, user, item, timestamp, weight, unit=unit, allow_any_time=allow_any_time)
+        if field == timestamp:  # the eager parser took the column as dates: not ours to read
+            return None
+        raise DataError(table.path, "cannot parse this value", row=int(line), field=field)
+    _, seconds = _lazy_seconds(timestamp, unit)
+    frame = table.frame.select(
+        _lazy_text(user).alias("user"),
+        _lazy_text(item).alias("item"),
+        seconds.alias("timestamp"),
+        _lazy_text(weight).cast(pl.Float64).alias("weight"),
+    ).with_row_index("row")
+    return LazyLog(frame.with_columns(pl.col("row").cast(pl.Int64)), source=str(table.path))

@@ -1,4 +1,9 @@
-"""MovieLens: ML-100K, ML-1M / ML-10M (``::``-separated) and ML-20M/25M/32M (CSV)."""
+"""MovieLens: ML-100K, ML-1M / ML-10M (``::``-separated) and ML-20M/25M/32M (CSV).
+
+:func:`load_movielens` reads any release into memory. :func:`scan_movielens` reads the CSV
+releases (ML-20M and later: 20-32 million ratings) as a lazy scan for the streaming engine
+instead, with the same checks and the same errors, so the ratings never sit in memory as text.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 
 from seqrec.data.errors import DataError
 from seqrec.data.loaders.common import (
+    LazyLoadResult,
     LoadResult,
     _build_log,
     _catalog,
@@ -18,6 +24,8 @@ from seqrec.data.loaders.common import (
     _RawTable,
     _read_delimited,
     _require,
+    _scan_delimited,
+    _scan_log,
 )
 from seqrec.data.types import Catalog, InteractionLog
 
@@ -196,6 +204,11 @@ def _load_ml_csv(folder: Path, times: _Times) -> LoadResult:
     """ML-20M/25M/32M: ``userId,movieId,rating,timestamp`` and ``movieId,title,genres`` (UTF-8)."""
     raw = _read_delimited(folder / "ratings.csv", ",", has_header=True)
     log = times.log(raw, "userId", "movieId", "timestamp", "rating")
+    return log, _ml_csv_catalog(folder)
+
+
+def _ml_csv_catalog(folder: Path) -> Catalog:
+    """``movies.csv`` (tens of thousands of lines: read eagerly, every record keeps its line)."""
     movies = _read_delimited(folder / "movies.csv", ",", has_header=True)
     _require(movies, ["movieId", "title", "genres"])
     records = [
@@ -204,7 +217,30 @@ def _load_ml_csv(folder: Path, times: _Times) -> LoadResult:
             movies.frame.select("movieId", "title", "genres").iter_rows()
         )
     ]
-    return log, _genre_list_catalog(movies.path, records)
+    return _genre_list_catalog(movies.path, records)
+
+
+def scan_movielens(
+    directory: str | Path, *, time_unit: str = "auto", allow_any_time: bool = False
+) -> LazyLoadResult | None:
+    """A CSV release (ML-20M/25M/32M) as a validated lazy log plus its catalog, or ``None``.
+
+    ``None`` means "read it with :func:`load_movielens`": the folder holds another release
+    (ML-100K, ML-1M, ML-10M: at most 10 million short lines), or ``ratings.csv`` dates its
+    ratings with ISO strings rather than epoch seconds. The log equals
+    ``load_movielens(directory)[0]`` row for row once collected, and a bad file raises the same
+    :class:`DataError` (file, line, field, wording); checking costs one streaming pass.
+    """
+    detected = detect_movielens(directory)
+    if detected is None or detected[0] != "ml-csv":
+        return None
+    folder = detected[1]
+    table = _scan_delimited(folder / "ratings.csv", ",")
+    unit = "s" if time_unit == "auto" else time_unit
+    log = _scan_log(
+        table, "userId", "movieId", "timestamp", "rating", unit=unit, allow_any_time=allow_any_time
+    )
+    return None if log is None else (log, _ml_csv_catalog(folder))
 
 
 def _genre_list_catalog(path: Path, records: Sequence[tuple[int, str | None, str, str]]) -> Catalog:
