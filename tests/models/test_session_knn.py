@@ -133,3 +133,96 @@ def test_invalid_settings_are_errors() -> None:
         SKNN(session_split="days")
     with pytest.raises(ConfigError, match="weighting"):
         VSKNN(weighting="cubic")
+
+
+# -- candidate sampling: the truncated per-item lists equal a scan of every session ----------
+def all_sessions_candidates(model: SKNN, current: np.ndarray, user: int) -> np.ndarray:
+    """Reference: every session sharing an item, own ones dropped, the most recent kept."""
+    known = np.unique(current)
+    sessions = np.unique(model.item_sessions[known].indices)
+    if model.config.skip_own_user and user >= 0:
+        sessions = sessions[model.session_users[sessions] != user]
+    if 0 < model.config.sample_size < len(sessions):
+        newest = np.argsort(-model.recency[sessions], kind="stable")[: model.config.sample_size]
+        sessions = np.sort(sessions[newest])
+    return sessions
+
+
+class ScanAll:
+    """Mixin: candidates by the full scan (the algorithm before the per-item lists)."""
+
+    def candidates(self, current: np.ndarray, user: int) -> np.ndarray:
+        return all_sessions_candidates(self, current, user)  # type: ignore[arg-type]
+
+
+class ScanAllSKNN(ScanAll, SKNN):
+    pass
+
+
+class ScanAllVSKNN(ScanAll, VSKNN):
+    pass
+
+
+def tied_world(seed: int) -> SequenceData:
+    """Popular items, many equal timestamps, and users with several rows and sessions."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_items = 60, 12
+    lengths = rng.integers(1, 25, size=n_rows)
+    items = [list(rng.zipf(1.5, size=n) % n_items + 1) for n in lengths]
+    # Times from a handful of values: ties within and across users (gaps of 2 h split sessions).
+    times = [list(np.sort(rng.integers(0, 4, size=n)) * 7200) for n in lengths]
+    users = list(rng.integers(0, 25, size=n_rows))  # repeated: a user owns several rows
+    return SequenceData.from_lists(items, n_items=n_items, timestamps=times, users=users)
+
+
+@pytest.mark.parametrize("model_class", [SKNN, VSKNN])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"sample_size": 3, "session_len": 3},
+        {"sample_size": 1, "session_len": 2, "k": 2},
+        {"sample_size": 7, "session_len": 4, "session_split": "gap", "k": 3},
+        {"sample_size": 5, "session_len": 3, "skip_own_user": False},
+        {"sample_size": 0, "session_len": 3},
+    ],
+)
+def test_per_item_lists_choose_exactly_the_candidates_of_a_full_scan(
+    model_class: type[SKNN], settings: dict[str, object]
+) -> None:
+    reference_class = ScanAllSKNN if model_class is SKNN else ScanAllVSKNN
+    for seed in range(3):
+        train = tied_world(seed)
+        histories = tied_world(seed + 100)  # same and other users; rows also with user -1
+        histories.users[::7] = -1
+        model = model_class(**settings).fit(train)
+        reference = reference_class(**settings).fit(train)
+        sampled = 0
+        for row in range(len(histories)):
+            current = histories.sequence(row)[-model.config.session_len :]
+            user = int(histories.users[row])
+            got = model.candidates(current, user)
+            want = all_sessions_candidates(model, current, user)
+            np.testing.assert_array_equal(got, want)
+            assert got.dtype == want.dtype
+            sampled += 0 < model.config.sample_size == len(got)
+        if model.config.sample_size:
+            assert sampled > 0  # the sample bound was reached, so the truncation mattered
+        # Scores and recommendations bit for bit.
+        np.testing.assert_array_equal(
+            model.checked_scores(histories), reference.checked_scores(histories)
+        )
+        np.testing.assert_array_equal(
+            model.recommend(histories, 5), reference.recommend(histories, 5)
+        )
+
+
+def test_the_per_item_lists_follow_a_restored_state() -> None:
+    train, other = tied_world(0), tied_world(1)
+    model = SKNN(sample_size=2, session_len=3).fit(train)
+    fresh = SKNN(sample_size=2, session_len=3).fit(other)
+    arrays, values = model.state()
+    fresh.restore(arrays, values)  # the lists built for `other` must not be reused
+    history = one_history([1, 2, 3], train.n_items, user=3)
+    np.testing.assert_array_equal(
+        fresh.checked_scores(history), model.checked_scores(history)
+    )

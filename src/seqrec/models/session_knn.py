@@ -200,6 +200,50 @@ def current_session(history: np.ndarray, timestamps: np.ndarray, config: SKNNCon
     return history[-config.session_len :]
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by sorting (numpy's hash-based unique is far slower here)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
+@dataclass
+class RecentLists:
+    """Per item, the recency ranks of its past sessions, newest first, in CSR layout."""
+
+    item_sessions: sp.csr_matrix  # the [I, S] matrix it was built from
+    recency: np.ndarray  # [S] the recency ranks it was built from
+    session_users: np.ndarray  # [S] the session owners it was built from
+    indptr: np.ndarray  # [I + 1] item i's sessions have the ranks[indptr[i] : indptr[i + 1]]
+    ranks: np.ndarray  # [nnz] recency ranks, descending (newest first) within each item
+    by_rank: np.ndarray  # [S] the session of each recency rank (inverse of ``recency``)
+    users: np.ndarray  # [V] distinct session owners, sorted
+    user_sessions: np.ndarray  # [V] number of sessions of each
+
+    @classmethod
+    def build(
+        cls, item_sessions: sp.csr_matrix, recency: np.ndarray, session_users: np.ndarray
+    ) -> RecentLists:
+        indptr = np.asarray(item_sessions.indptr)
+        row_of = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))  # [nnz] item of entry
+        ranks = recency[item_sessions.indices]  # [nnz]
+        # By item, then newest first; recency is a permutation (no ties): the order is unique.
+        n_sessions = len(recency)
+        order = np.argsort(row_of * n_sessions + (n_sessions - 1 - ranks))
+        by_rank = np.empty(len(recency), dtype=item_sessions.indices.dtype)
+        by_rank[recency] = np.arange(len(recency))
+        users, counts = np.unique(session_users, return_counts=True)
+        return cls(
+            item_sessions, recency, session_users, indptr, ranks[order], by_rank, users, counts
+        )
+
+    def sessions_of_user(self, user: int) -> int:
+        """How many past sessions belong to ``user``."""
+        at = int(np.searchsorted(self.users, user))
+        return int(self.user_sessions[at]) if at < len(self.users) and self.users[at] == user else 0
+
+
 @dataclass
 class Neighbours:
     """The neighbour sessions of one current session."""
@@ -219,6 +263,7 @@ class SKNN(Recommender[SKNNConfig]):
         why="neighbour sessions hold the successor and the history items alike: co-occurrence, not order",
     )
     Config = SKNNConfig
+    _recent_lists: RecentLists | None = None  # derived from the state on first use
     era = 1
     sequential = True
     state_attributes = (
@@ -267,6 +312,7 @@ class SKNN(Recommender[SKNNConfig]):
         order = np.lexsort((np.arange(n_sessions), train.timestamps[last]))
         self.recency = np.empty(n_sessions, dtype=np.int64)
         self.recency[order] = np.arange(n_sessions)
+        self._recent_lists = RecentLists.build(self.item_sessions, self.recency, self.session_users)
 
     # -- neighbours ---------------------------------------------------------------------------
     def item_weights(self, current: np.ndarray) -> dict[int, float]:
@@ -287,16 +333,46 @@ class SKNN(Recommender[SKNNConfig]):
         vector[list(weights)] = list(weights.values())
         return np.asarray(self.session_items[candidates] @ vector).ravel()  # [C]
 
+    def recent_lists(self) -> RecentLists:
+        """Per item its sessions newest first, and the users' session counts (built once)."""
+        cached = self._recent_lists
+        if (
+            cached is None
+            or cached.item_sessions is not self.item_sessions
+            or cached.recency is not self.recency
+            or cached.session_users is not self.session_users
+        ):
+            cached = RecentLists.build(self.item_sessions, self.recency, self.session_users)
+            self._recent_lists = cached
+        return cached
+
     def candidates(self, current: np.ndarray, user: int) -> np.ndarray:
-        """Past sessions sharing an item with ``current``: the ``sample_size`` most recent."""
+        """Past sessions sharing an item with ``current``: the ``sample_size`` most recent.
+
+        Only the head of each item's newest-first session list is read: ``sample_size`` entries
+        plus the number of the user's own sessions (which may be skipped). A session among the
+        ``sample_size`` most recent of the whole union lies in the head of every list holding it
+        (else that head has ``sample_size`` newer, not skipped sessions), so the choice is the one
+        over all sessions that share an item, at a cost independent of the number of sessions.
+        """
         known = np.unique(current)
-        sessions = np.unique(self.item_sessions[known].indices)  # [C]
-        if self.config.skip_own_user and user >= 0:
+        lists = self.recent_lists()
+        skip = self.config.skip_own_user and user >= 0
+        starts = lists.indptr[known]  # [m]
+        ends = lists.indptr[known + 1]  # [m]
+        if self.config.sample_size > 0:
+            limit = self.config.sample_size + (lists.sessions_of_user(user) if skip else 0)
+            ends = np.minimum(ends, starts + limit)
+        heads = [lists.ranks[start:end] for start, end in zip(starts, ends)]
+        if not heads:
+            return np.zeros(0, dtype=lists.by_rank.dtype)
+        # Distinct ranks, ascending: the candidates from the oldest to the newest.
+        sessions = lists.by_rank[sorted_distinct(np.concatenate(heads))]  # [C], <= m * limit
+        if skip:
             sessions = sessions[self.session_users[sessions] != user]
-        if 0 < self.config.sample_size < len(sessions):
-            newest = np.argsort(-self.recency[sessions], kind="stable")[: self.config.sample_size]
-            sessions = np.sort(sessions[newest])
-        return sessions
+        if self.config.sample_size > 0:
+            sessions = sessions[-self.config.sample_size :]  # the most recent
+        return np.sort(sessions)
 
     def find_neighbours(self, history: np.ndarray, timestamps: np.ndarray, user: int) -> Neighbours:
         """The ``k`` most similar candidate sessions with a positive similarity."""
