@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from seqrec.data.types import SequenceData
+from seqrec.models import als
 from seqrec.models.als import ImplicitALS, solve_all, solve_dense_reference
 
 
@@ -68,3 +72,54 @@ def test_explanation_contributions_sum_to_the_score() -> None:
     score = model.score(SequenceData.from_lists([history], n_items=8))[0, 3]
     assert sum(row["contribution"] for row in explanation.evidence) == pytest.approx(float(score), rel=1e-4, abs=1e-6)
     assert explanation.evidence[0]["item"] in (1, 2)
+
+
+def ragged_rows(seed: int, n_cols: int = 40) -> sp.csr_matrix:
+    """Rows of 1..12 items, some empty, and one long row at the tail of the lengths."""
+    rng = np.random.default_rng(seed)
+    lengths = np.concatenate([rng.integers(0, 13, size=60), [n_cols]])
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    cols = np.concatenate([rng.choice(n_cols, size=n, replace=False) for n in lengths])
+    values = rng.integers(1, 4, size=len(rows)) * 1.5
+    return sp.csr_matrix((values, (rows, cols)), shape=(len(lengths), n_cols))
+
+
+def test_the_batch_budget_does_not_change_the_solution() -> None:
+    rng = np.random.default_rng(3)
+    fixed = rng.normal(size=(40, 8))
+    extra = ragged_rows(4)
+    budgets = [1, 64, 700, 5_000, 4_000_000, 10**12]
+    solutions = [solve_all(fixed, extra, 0.7, batch_cells=cells) for cells in budgets]
+    for solution in solutions[1:]:
+        np.testing.assert_array_equal(solution, solutions[0])  # bit for bit
+    assert not solutions[0][np.diff(extra.indptr) == 0].any()  # empty rows stay zero
+
+
+def test_batches_bound_the_systems_and_the_padded_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    d, cells = 8, 700
+    fixed = np.random.default_rng(5).normal(size=(40, d))
+    extra = ragged_rows(6)
+    solve_batch = als._solve_batch
+    seen: list[np.ndarray] = []
+
+    def recording(fixed: np.ndarray, gram: np.ndarray, conf: sp.csr_matrix, chunk: np.ndarray) -> Any:
+        seen.append(chunk.copy())
+        return solve_batch(fixed, gram, conf, chunk)
+
+    monkeypatch.setattr(als, "_solve_batch", recording)
+    solve_all(fixed, extra, 0.7, batch_cells=cells)
+    lengths = np.diff(extra.indptr)
+    for chunk in seen:
+        width = int(lengths[chunk].max())
+        # [B, d, d] systems and the [B, n, d] padded factors both stay within the budget.
+        assert len(chunk) == 1 or len(chunk) * max(width, d) * d <= cells
+    assert len(seen) > 1 and max(len(chunk) for chunk in seen) > 1
+    np.testing.assert_array_equal(np.sort(np.concatenate(seen)), np.flatnonzero(lengths))
+
+
+def test_fitted_factors_do_not_depend_on_the_batch_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = {"factors": 4, "iterations": 3, "alpha": 3.0}
+    wide = ImplicitALS(**settings).fit(block_world()).item_factors
+    monkeypatch.setattr(als, "solve_all", functools.partial(als.solve_all, batch_cells=16))
+    narrow = ImplicitALS(**settings).fit(block_world()).item_factors
+    np.testing.assert_array_equal(narrow, wide)

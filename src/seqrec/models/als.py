@@ -177,17 +177,25 @@ def solve_all(fixed: np.ndarray, extra_conf: sp.csr_matrix, reg: float, batch_ce
     Row ``u``: ``x_u = (FᵀF + Fᵀ(C_u − I)F + λI)⁻¹ FᵀC_u p_u`` (Hu et al. eq. 4).
     Rows are solved in batches of similar length: each batch gathers its rows' factors into a
     zero-padded [B, n, d] array (padding rows carry zero confidence, so they add nothing) and
-    calls one batched ``np.linalg.solve``. ``batch_cells`` bounds ``B * n * d``.
+    calls one batched ``np.linalg.solve`` on the [B, d, d] systems. ``batch_cells`` bounds
+    ``B * max(n, d) * d``, the larger of the two arrays, with ``n`` the longest row of the batch
+    (one row alone may exceed it). Each row is solved on its own, so the batching does not change
+    the numbers.
     """
-    gram = fixed.T @ fixed + reg * np.eye(fixed.shape[1])  # [d, d]
-    out = np.zeros((extra_conf.shape[0], fixed.shape[1]))
+    d = fixed.shape[1]
+    gram = fixed.T @ fixed + reg * np.eye(d)  # [d, d]
+    out = np.zeros((extra_conf.shape[0], d))
     lengths = np.diff(extra_conf.indptr)
     rows = np.flatnonzero(lengths)
     rows = rows[np.argsort(lengths[rows], kind="stable")]  # similar lengths share a batch
+    widths = lengths[rows]  # [R] ascending
+    most = max(1, batch_cells // (d * d))  # no batch is larger: max(n, d) >= d
     start = 0
     while start < len(rows):
-        width = int(lengths[rows[min(len(rows) - 1, start)]])
-        batch = max(1, batch_cells // max(1, width * fixed.shape[1]))
+        # Cells of the batch rows[start : start + b] for b = 1, 2, ...: non-decreasing in b.
+        ahead = widths[start : start + most]  # [<= most]
+        cells = np.arange(1, len(ahead) + 1) * np.maximum(ahead, d) * d
+        batch = max(1, int(np.searchsorted(cells, batch_cells, side="right")))
         chunk = rows[start : start + batch]
         out[chunk] = _solve_batch(fixed, gram, extra_conf, chunk)
         start += len(chunk)
