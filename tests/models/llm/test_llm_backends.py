@@ -349,3 +349,14 @@ def test_the_llm_server_serves_smollm2_to_the_http_client(
             and model.stats.prompt_tokens > 0
             and model.stats.parse_failures == 0
         )
+
+
+def test_an_openai_key_in_the_environment_goes_to_openai_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    monkeypatch.delenv("SEQREC_LLM_API_KEY", raising=False)
+    assert OpenAIChatLM("https://api.openai.com/v1", "gpt").api_key == "sk-openai"
+    assert OpenAIChatLM("http://127.0.0.1:8000/v1", "local").api_key is None  # not leaked elsewhere
+    assert OpenAIChatLM("https://api.openai.com.evil.example/v1", "x").api_key is None
+    monkeypatch.setenv("SEQREC_LLM_API_KEY", "local-key")  # the key meant for the configured server
+    assert OpenAIChatLM("http://127.0.0.1:8000/v1", "local").api_key == "local-key"
+    assert OpenAIChatLM("http://127.0.0.1:8000/v1", "local", api_key="given").api_key == "given"

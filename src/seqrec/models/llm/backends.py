@@ -456,11 +456,29 @@ def _field(data: Any, path: str) -> Any:
     return current
 
 
+OPENAI_HOST = "api.openai.com"
+
+
+def api_key_for(base_url: str) -> str | None:
+    """The key from the environment for ``base_url``: ``SEQREC_LLM_API_KEY`` (meant for whatever
+    server the user configured), else ``OPENAI_API_KEY`` if the host is OpenAI's, else none."""
+    from urllib.parse import urlsplit
+
+    if os.environ.get("SEQREC_LLM_API_KEY"):
+        return os.environ["SEQREC_LLM_API_KEY"]
+    if (urlsplit(base_url).hostname or "").lower() == OPENAI_HOST:
+        return os.environ.get("OPENAI_API_KEY") or None
+    return None
+
+
 class OpenAIChatLM(LanguageModel):
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint (see the module docstring).
 
-    ``base_url`` ends before ``/chat/completions`` (``http://host:port/v1``); ``api_key`` (or the
-    environment variable ``OPENAI_API_KEY``) goes in an ``Authorization: Bearer`` header. A request
+    ``base_url`` ends before ``/chat/completions`` (``http://host:port/v1``). The key sent in an
+    ``Authorization: Bearer`` header is ``api_key`` if given, else the environment variable
+    ``SEQREC_LLM_API_KEY``, else ``OPENAI_API_KEY`` **only when the host is api.openai.com**
+    (:func:`api_key_for`): a key kept for OpenAI never goes to another server because a base URL
+    pointed there. A request
     is tried ``1 + max_retries`` times on timeouts, connection errors, 429 and 5xx, waiting
     ``backoff_s * 2**attempt`` (with jitter) in between; other 4xx fail at once.
     """
@@ -489,7 +507,7 @@ class OpenAIChatLM(LanguageModel):
             )
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.api_key = api_key if api_key is not None else api_key_for(self.base_url)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
