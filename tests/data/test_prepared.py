@@ -246,7 +246,9 @@ def test_cli_prepare_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> Non
 def test_cli_prepare_on_spark_without_pyspark_says_what_to_install(
     tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now fails
+    # import pyspark (and any of its modules collected earlier, e.g. by test_spark_prep) now fails
+    for module in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")] or ["pyspark"]:
+        monkeypatch.setitem(sys.modules, module, None)
     result = CliRunner().invoke(
         data_app, ["prepare", str(source), "--out", str(tmp_path / "p"), "--engine", "spark"]
     )
