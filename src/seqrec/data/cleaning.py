@@ -92,10 +92,25 @@ def clean(
         .replace_strict(item_labels, range(1, len(item_labels) + 1), return_dtype=pl.Int64)
         .alias("iid"),
     )
+    sequences = _sequences(frame, n_users=len(user_labels), n_items=len(item_labels))
+    return cleaned_dataset(name or log.source, sequences, user_labels, item_labels, catalog, options)
+
+
+def cleaned_dataset(
+    name: str,
+    sequences: SequenceData,
+    user_labels: pl.Series,
+    item_labels: pl.Series,
+    catalog: Catalog | None,
+    options: CleanOptions,
+) -> Dataset:
+    """The :class:`Dataset` of cleaned CSR ``sequences`` whose dense ids ``0..U-1`` and
+    ``1..n_items`` are the positions of ``user_labels`` / ``item_labels`` (the eager and the
+    streaming cleaner both end here)."""
     titles, categories, texts = _align_catalog(item_labels, catalog)
     return Dataset(
-        name=name or log.source,
-        sequences=_sequences(frame, n_users=len(user_labels), n_items=len(item_labels)),
+        name=name,
+        sequences=sequences,
         user_labels=_strings(user_labels.to_list()),
         item_labels=_strings([PAD_LABEL, *item_labels.to_list()]),
         titles=titles,
@@ -386,20 +401,8 @@ def _write_entry_atomically(dataset: Dataset, entry: Path) -> None:
 def write_entry(dataset: Dataset, directory: Path) -> None:
     """Write ``dataset`` into ``directory``: three Parquet files, then ``meta.json`` last."""
     seqs = dataset.sequences
-    pl.DataFrame(
-        {"label": dataset.user_labels.tolist(), "user_id": seqs.users, "length": seqs.lengths},
-        schema={"label": pl.String, "user_id": pl.Int64, "length": pl.Int64},
-    ).write_parquet(directory / "users.parquet")
+    write_user_item_tables(dataset, directory)
     texts = dataset.extras.get("item_texts")
-    pl.DataFrame(
-        {
-            "label": dataset.item_labels.tolist(),
-            "title": dataset.titles.tolist(),
-            "category": dataset.categories.tolist(),
-            "text": list(texts) if texts is not None else [""] * len(dataset.item_labels),
-        },
-        schema={"label": pl.String, "title": pl.String, "category": pl.String, "text": pl.String},
-    ).write_parquet(directory / "items.parquet")
     pl.DataFrame({"item": seqs.items, "timestamp": seqs.timestamps}).write_parquet(
         directory / "interactions.parquet"
     )
@@ -415,6 +418,26 @@ def write_entry(dataset: Dataset, directory: Path) -> None:
         "sha256": {name: _sha256(directory / name) for name in _FILES},
     }
     (directory / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+def write_user_item_tables(dataset: Dataset, directory: Path) -> None:
+    """``users.parquet`` (label, user_id, length) and ``items.parquet`` (label, title, category,
+    text; row 0 = padding) of ``dataset``: the tables a cache entry and a prepared folder share."""
+    seqs = dataset.sequences
+    pl.DataFrame(
+        {"label": dataset.user_labels.tolist(), "user_id": seqs.users, "length": seqs.lengths},
+        schema={"label": pl.String, "user_id": pl.Int64, "length": pl.Int64},
+    ).write_parquet(directory / "users.parquet")
+    texts = dataset.extras.get("item_texts")
+    pl.DataFrame(
+        {
+            "label": dataset.item_labels.tolist(),
+            "title": dataset.titles.tolist(),
+            "category": dataset.categories.tolist(),
+            "text": list(texts) if texts is not None else [""] * len(dataset.item_labels),
+        },
+        schema={"label": pl.String, "title": pl.String, "category": pl.String, "text": pl.String},
+    ).write_parquet(directory / "items.parquet")
 
 
 def _json_extras(extras: dict[str, Any]) -> dict[str, Any]:

@@ -68,6 +68,7 @@ from seqrec.data.cleaning import (
     _json_extras,
     _sha256,
     _strings,
+    write_user_item_tables,
 )
 from seqrec.data.errors import DataError
 from seqrec.data.types import Dataset, SequenceData
@@ -127,20 +128,7 @@ def write_prepared(
 
 def _write_tables(dataset: Dataset, folder: Path) -> None:
     seqs = dataset.sequences
-    pl.DataFrame(
-        {"label": dataset.user_labels.tolist(), "user_id": seqs.users, "length": seqs.lengths},
-        schema={"label": pl.String, "user_id": pl.Int64, "length": pl.Int64},
-    ).write_parquet(folder / "users.parquet")
-    texts = dataset.extras.get("item_texts")
-    pl.DataFrame(
-        {
-            "label": dataset.item_labels.tolist(),
-            "title": dataset.titles.tolist(),
-            "category": dataset.categories.tolist(),
-            "text": list(texts) if texts is not None else [""] * len(dataset.item_labels),
-        },
-        schema={"label": pl.String, "title": pl.String, "category": pl.String, "text": pl.String},
-    ).write_parquet(folder / "items.parquet")
+    write_user_item_tables(dataset, folder)
     owners = np.repeat(np.arange(len(seqs), dtype=np.int64), seqs.lengths)  # [N]
     pl.DataFrame(
         {"user_id": owners, "item": seqs.items, "timestamp": seqs.timestamps},

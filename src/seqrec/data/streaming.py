@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from seqrec.data.cleaning import PAD_LABEL, CleanOptions, _align_catalog, _strings
+from seqrec.data.cleaning import CleanOptions, cleaned_dataset
 from seqrec.data.errors import DataError
 from seqrec.data.loaders.common import LazyLog
 from seqrec.data.types import Catalog, Dataset, InteractionLog, SequenceData
@@ -76,17 +76,7 @@ def clean_lazy(
     sequences = _sequences(kept, user_ids, item_ids)
     user_labels = _labels_in_id_order(user_ids, user_codes, "u")
     item_labels = _labels_in_id_order(item_ids, item_codes, "i")
-    titles, categories, texts = _align_catalog(item_labels, catalog)
-    return Dataset(
-        name=name or log.source,
-        sequences=sequences,
-        user_labels=_strings(user_labels.to_list()),
-        item_labels=_strings([PAD_LABEL, *item_labels.to_list()]),
-        titles=titles,
-        categories=categories,
-        exclude_history=options.exclude_history,
-        extras={"item_texts": texts},
-    )
+    return cleaned_dataset(name or log.source, sequences, user_labels, item_labels, catalog, options)
 
 
 def _codes(frame: pl.LazyFrame, column: str) -> pl.LazyFrame:

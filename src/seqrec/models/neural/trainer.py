@@ -305,16 +305,7 @@ class Trainer:
         if config.max_batches_per_epoch > 0:
             order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
         for rows in order:
-            batch = make_batch(
-                windows.gather(rows),
-                network.objective,
-                network.n_items,
-                network.mask_prob,
-                generator,
-                windows.gather_timestamps(rows),
-            )
-            if network.variable_length:
-                batch = trim_leading_padding(batch)
+            batch = training_batch(network, windows, rows, generator)
             loss = self._step(network, optimizer, _to_device(batch, config.device), loss_function)
             total, batches = total + loss, batches + 1
             bar.advance(total / batches)
@@ -367,16 +358,7 @@ class Trainer:
         network: SequenceNetwork, windows: TrainingWindows, rows: Tensor, generator: torch.Generator
     ) -> tuple[TrainingBatch, int]:
         """The training batch of ``rows`` (as ``_train_epoch`` builds it) and its target positions."""
-        batch = make_batch(
-            windows.gather(rows),
-            network.objective,
-            network.n_items,
-            network.mask_prob,
-            generator,
-            windows.gather_timestamps(rows),
-        )
-        if network.variable_length:
-            batch = trim_leading_padding(batch)
+        batch = training_batch(network, windows, rows, generator)
         return batch, int(target_mask(network, batch.target_ids).sum())
 
     def _step(
@@ -407,6 +389,23 @@ class Trainer:
         now = time.perf_counter()
         improved = not metrics or metrics[VALID_METRIC] > progress.best_metric
         return EpochRecord(epoch, loss, metrics, now - epoch_start, now - run_start, improved, train_seconds)
+
+
+def training_batch(
+    network: SequenceNetwork, windows: TrainingWindows, rows: Tensor, generator: torch.Generator
+) -> TrainingBatch:
+    """The training batch of window ``rows``: inputs and targets for the network's objective
+    (masks drawn from ``generator`` for masked networks), leading padding trimmed for networks of
+    variable length."""
+    batch = make_batch(
+        windows.gather(rows),
+        network.objective,
+        network.n_items,
+        network.mask_prob,
+        generator,
+        windows.gather_timestamps(rows),
+    )
+    return trim_leading_padding(batch) if network.variable_length else batch
 
 
 def target_mask(network: SequenceNetwork, target_ids: Tensor) -> Tensor:
