@@ -217,6 +217,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"load at start {report['machine']['load_at_start']}."
         ),
         f"Command: `{report['machine']['command']}`",
+        *(
+            [f"Rerun of {', '.join(report['rerun']['stages'])}: {report['rerun']['machine']['date']}, "
+             f"load at start {report['rerun']['machine']['load_at_start']}, "
+             f"`{report['rerun']['machine']['command']}`"]
+            if "rerun" in report else []
+        ),  # fmt: skip
         "",
         "| stage | time (s) | peak RSS (MiB) | users | items | interactions |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -259,9 +265,10 @@ def main() -> None:
     if args.only:
         previous = json.loads((RESULTS / f"{args.name}.json").read_text())
         again = set(args.only.split(","))
+        rerun_machine = machine_info(args.threads or os.cpu_count())  # before the stages run
         for old in previous["stages"]:
             stages.append(spawn(args, old["stage"]) if old["stage"] in again else old)
-        report = {**previous, "rerun": {"stages": sorted(again), "machine": machine_info(args.threads or os.cpu_count())},
+        report = {**previous, "rerun": {"stages": sorted(again), "machine": rerun_machine},
                   "stages": stages, "notes": notes(stages, args.rows)}  # fmt: skip
         json_path, md_path = write_results(args.name, report, markdown(report))
         print(f"wrote {json_path} and {md_path}")
