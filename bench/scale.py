@@ -413,22 +413,24 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         (
             f"{meta['date']}, {meta['cpu']} ({meta['logical_cpus']} logical CPUs), load at start "
-            f"{meta['load_at_start']}; `{meta['command']}`"
+            f"{meta['load_at_start']}; `{meta['command']}` (the last invocation: the measurements "
+            "accumulate over resumed runs, each row with the 1-minute load when it started, and "
+            "each with the cap of the run that made it)"
         ),
         "",
         (
             f"Neural models: {meta['epochs']} epoch(s), no validation (fit = time per {meta['epochs']} "
-            f"epoch(s)). Cap {meta['cap_s']:.0f}s per measurement. Each row: a fresh process."
+            f"epoch(s)). Cap of the last invocation {meta['cap_s']:.0f}s. Each row: a fresh process."
         ),
         "",
-        "| model | interactions | threads | data s | fit s | s/epoch | eval s | peak MiB | NDCG@10 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| model | interactions | threads | data s | fit s | s/epoch | eval s | peak MiB | NDCG@10 | load |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in sorted(report["measurements"], key=lambda r: (r["model"], r["threads"], r["size"])):
         if r["status"] != "ok":
             lines.append(
                 f"| {r['model']} | {r['size']:.0e} | {r['threads']} | {r['status']}: "
-                f"{r['reason']} | | | | | |"
+                f"{r['reason']} | | | | | | {r.get('load_at_start', 0):.1f} |"
             )
             continue
         cells = [
@@ -436,7 +438,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         lines.append(
             f"| {r['model']} | {r['interactions']:,} | {r['threads']} | {' | '.join(cells)} | "
-            f"{r['peak_rss_mib']:.0f} | {r.get('ndcg@10', '')} |"
+            f"{r['peak_rss_mib']:.0f} | {r.get('ndcg@10', '')} | {r.get('load_at_start', 0):.1f} |"
         )
     data_rows = [r for r in report["measurements"] if r["model"] == "data" and r["status"] == "ok"]
     if data_rows:
