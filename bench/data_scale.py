@@ -207,6 +207,14 @@ def have_data(args: argparse.Namespace) -> bool:
     return made == {"rows": args.rows, "seed": args.seed}
 
 
+def rerun_line(rerun: dict[str, Any]) -> str:
+    machine = rerun["machine"]
+    return (
+        f"Rerun of {', '.join(rerun['stages'])}: {machine['date']}, load at start "
+        f"{machine['load_at_start']}, `{machine['command']}`"
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# MovieLens-20M-shaped data at {report['rows']:,} rows: load, clean, split",
@@ -217,12 +225,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"load at start {report['machine']['load_at_start']}."
         ),
         f"Command: `{report['machine']['command']}`",
-        *(
-            [f"Rerun of {', '.join(report['rerun']['stages'])}: {report['rerun']['machine']['date']}, "
-             f"load at start {report['rerun']['machine']['load_at_start']}, "
-             f"`{report['rerun']['machine']['command']}`"]
-            if "rerun" in report else []
-        ),  # fmt: skip
+        *([rerun_line(report["rerun"])] if "rerun" in report else []),
         "",
         "| stage | time (s) | peak RSS (MiB) | users | items | interactions |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",

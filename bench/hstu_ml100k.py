@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import RunLog  # the resumable run log the bench scripts share
 
 from seqrec.data.datasets import load_dataset
 from seqrec.data.splits import Split, leave_one_out
@@ -196,22 +197,13 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "hstu_ml100k_runs.json"
-    runs: list[dict[str, Any]] = (
-        json.loads(log_path.read_text()) if args.resume and log_path.exists() else []
-    )
+    log = RunLog(out / "hstu_ml100k_runs.json", args.resume)
     started = time.perf_counter()
     dataset = load_dataset("ml-100k")
     split = leave_one_out(dataset.sequences)
 
     def run(name: str, overrides: dict[str, Any], seed: int, stage: str) -> dict[str, Any]:
-        for old in runs:
-            if old["model"] == name and old["config"] == overrides and old["seed"] == seed:
-                return old
-        result = run_one(name, overrides, seed, args, split, stage)
-        runs.append(result)
-        log_path.write_text(json.dumps(runs, indent=1) + "\n")
-        return result
+        return log.run(name, overrides, seed, lambda: run_one(name, overrides, seed, args, split, stage))
 
     search = [run("hstu", candidate, seeds[0], "round 1") for candidate in ROUND1]
     best = max(search, key=lambda r: r["valid_NDCG@10"])["config"]

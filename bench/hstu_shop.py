@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _common import RunLog  # the resumable run log the bench scripts share
 
 from seqrec.data.shop import make_shop_dataset, next_purchase_parts
 from seqrec.data.splits import EvalSet, Split, leave_one_out
@@ -265,10 +266,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "hstu_shop_runs.json"
-    runs: list[dict[str, Any]] = (
-        json.loads(log_path.read_text()) if args.resume and log_path.exists() else []
-    )
+    log = RunLog(out / "hstu_shop_runs.json", args.resume)
     started = time.perf_counter()
     dataset = make_shop_dataset("default")
     world = dataset.extras["world"]
@@ -281,13 +279,7 @@ def main() -> None:
     print(f"oracle-observable: {oracle_metrics}", flush=True)
 
     def run(name: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
-        for old in runs:
-            if old["model"] == name and old["config"] == overrides and old["seed"] == seed:
-                return old
-        result = run_one(name, overrides, seed, args, split, shares)
-        runs.append(result)
-        log_path.write_text(json.dumps(runs, indent=1) + "\n")
-        return result
+        return log.run(name, overrides, seed, lambda: run_one(name, overrides, seed, args, split, shares))
 
     search = [run("hstu", candidate, seeds[0]) for candidate in hstu_candidates()]
     chosen = max(search, key=lambda r: r["valid_NDCG@10"])["config"]
