@@ -73,8 +73,15 @@ def stop_after_first_epoch(record: EpochRecord) -> None:
         raise Interrupt
 
 
-def test_resume_after_interruption_reproduces_the_uninterrupted_run(split: Split, tmp_path: Path) -> None:
-    config = dict(TINY, epochs=3, dropout=0.3, loss="gbce", n_negatives=4)
+@pytest.mark.parametrize(
+    "recipe",
+    [{"loss": "gbce", "n_negatives": 4}, {"loss": "softmax", "warmup_epochs": 2, "adam_beta2": 0.98, "label_smoothing": 0.1}],
+    ids=["gbce", "warmup-across-the-resume"],
+)
+def test_resume_after_interruption_reproduces_the_uninterrupted_run(
+    split: Split, tmp_path: Path, recipe: dict[str, object]
+) -> None:
+    config = dict(TINY, epochs=3, dropout=0.3, **recipe)
     uninterrupted = SASRec(config).fit(split.train, split.valid)
 
     directory = str(tmp_path / "run")
@@ -261,8 +268,9 @@ def test_a_checkpoint_from_before_a_config_field_existed_resumes_at_its_neutral_
     directory = copy_of(two_epochs, tmp_path)
     state_file = directory / "epoch_0002" / "trainer_state.json"
     state = json.loads(state_file.read_text())
-    del state["config"]["negatives"]  # as written before the field was added
+    for added in ("negatives", "adam_beta2", "warmup_epochs", "label_smoothing"):
+        del state["config"][added]  # as written before the fields were added
     state_file.write_text(json.dumps(state))
-    resume(directory, split, epochs=3)  # negatives="sampled" trains as before: accepted
+    resume(directory, split, epochs=3)  # their neutral values train as before: accepted
     with pytest.raises(CheckpointError, match="negatives=None in the checkpoint|negatives='sampled'"):
         resume(directory, split, epochs=4, loss="sampled_softmax", negatives="in_batch")

@@ -84,3 +84,57 @@ def test_max_batches_per_epoch_caps_the_optimizer_steps(monkeypatch: pytest.Monk
     SASRec(max_len=8, dim=8, batch_size=4, epochs=3, max_batches_per_epoch=2, progress=False).fit(cycle_world())
     # 60 users -> 15+ batches of 4 per epoch uncapped; capped at 2 per epoch for 3 epochs.
     assert len(steps) == 6
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_holds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    rates: list[float] = []
+    original = Trainer._step
+
+    def recording_step(self, network, optimizer, *args, **kwargs):  # type: ignore[no-untyped-def]
+        rates.append(optimizer.param_groups[0]["lr"])
+        return original(self, network, optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", recording_step)
+    # 60 users, one window each, batch 20 -> 3 batches an epoch; warm-up over 2 epochs = 6 steps.
+    SASRec(
+        max_len=8, dim=8, batch_size=20, epochs=3, lr=0.06, warmup_epochs=2, windows="last", progress=False
+    ).fit(cycle_world())
+    assert rates == pytest.approx([0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.06, 0.06, 0.06])
+
+
+def test_no_warmup_and_default_beta2_train_exactly_as_torch_defaults(split: Split) -> None:
+    plain = SASRec(TINY, epochs=2, seed=3).fit(split.train, split.valid)
+    explicit = SASRec(TINY, epochs=2, seed=3, warmup_epochs=0, adam_beta2=0.999, label_smoothing=0.0).fit(
+        split.train, split.valid
+    )
+    other = SASRec(TINY, epochs=2, seed=3, adam_beta2=0.98).fit(split.train, split.valid)
+    histories = split.test.histories
+    np.testing.assert_array_equal(plain.score(histories), explicit.score(histories))
+    assert not np.array_equal(plain.score(histories), other.score(histories))
+
+
+def test_label_smoothing_changes_the_softmax_loss_as_torch_defines_it() -> None:
+    import torch
+
+    from seqrec.models.neural.losses import softmax_cross_entropy
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    targets = torch.tensor([0, 2])
+    log_p = torch.log_softmax(logits, dim=1)
+    by_hand = -(0.9 * log_p[[0, 1], targets] + 0.1 * log_p.mean(dim=1)).mean()
+    assert float(softmax_cross_entropy(logits, targets, 0.1)) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(softmax_cross_entropy(logits, targets)) == pytest.approx(float(-log_p[[0, 1], targets].mean()))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"adam_beta2": 1.0}, r"SASRecConfig.adam_beta2 must be in \[0, 1\), got 1.0"),
+        ({"warmup_epochs": -1}, "SASRecConfig.warmup_epochs must be >= 0, got -1"),
+        ({"label_smoothing": 1.5}, r"SASRecConfig.label_smoothing must be in \[0, 1\), got 1.5"),
+        ({"label_smoothing": 0.1, "loss": "bce"}, "label_smoothing=0.1 needs loss='softmax'.*got loss='bce'"),
+    ],
+)
+def test_recipe_settings_out_of_range_are_config_errors(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SASRec(TINY, **settings)

@@ -8,7 +8,7 @@ model is built, not a surprise at ``fit``. The choices are named once (``LossNam
 
 Checks that involve more than one field (``negatives`` other than ``"sampled"`` needs
 ``loss="sampled_softmax"``; ``"mixed"`` needs ``n_negatives >= 1``) are
-:func:`check_negatives`, run by ``NeuralConfig.__post_init__`` and again by the loss of every fit
+:func:`check_negatives` (and :func:`check_recipe`), run by ``NeuralConfig.__post_init__`` and again by the loss of every fit
 (``losses.LossFunction``), so that a subclass whose own ``__post_init__`` does not call this one
 is still checked before training.
 """
@@ -46,6 +46,15 @@ class NeuralConfig:
     batch_size: int = help_field(128, "Training windows per mini-batch.")
     lr: float = help_field(1e-3, "Adam learning rate.")
     weight_decay: float = help_field(0.0, "AdamW decoupled weight decay.")
+    adam_beta2: float = help_field(
+        0.999, "Adam's second-moment decay beta2 (official SASRec: 0.98; torch's default: 0.999)."
+    )
+    warmup_epochs: int = help_field(
+        0, "Raise the learning rate linearly from lr/steps to lr over this many epochs' steps (0 = none)."
+    )
+    label_smoothing: float = help_field(
+        0.0, "Label smoothing of the full-softmax loss (Szegedy et al. 2016; 0 = none; loss='softmax' only)."
+    )
     loss: Literal[LossName] = help_field(
         "softmax", "Loss: softmax | bce | sampled_softmax | gbce | bpr_max (see neural/losses.py)."
     )
@@ -90,6 +99,24 @@ class NeuralConfig:
 
     def __post_init__(self) -> None:
         check_negatives(self)
+        check_recipe(self)
+
+
+def check_recipe(config: NeuralConfig) -> None:
+    """Raise a :class:`~seqrec.models.base.ConfigError` naming the field when an optimiser or
+    loss setting is out of range or does not fit the loss."""
+    name = type(config).__name__
+    if not 0.0 <= config.adam_beta2 < 1.0:
+        raise ConfigError(f"{name}.adam_beta2 must be in [0, 1), got {config.adam_beta2!r}")
+    if config.warmup_epochs < 0:
+        raise ConfigError(f"{name}.warmup_epochs must be >= 0, got {config.warmup_epochs!r}")
+    if not 0.0 <= config.label_smoothing < 1.0:
+        raise ConfigError(f"{name}.label_smoothing must be in [0, 1), got {config.label_smoothing!r}")
+    if config.label_smoothing > 0 and config.loss != "softmax":
+        raise ConfigError(
+            f"{name}.label_smoothing={config.label_smoothing!r} needs loss='softmax' (the full softmax), "
+            f"got loss={config.loss!r}"
+        )
 
 
 def check_negatives(config: NeuralConfig) -> None:

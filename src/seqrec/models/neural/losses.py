@@ -78,13 +78,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from seqrec.data.types import PADDING, SequenceData
-from seqrec.models.neural.config import NeuralConfig, check_negatives
+from seqrec.models.neural.config import NeuralConfig, check_negatives, check_recipe
 from seqrec.models.neural.network import SequenceNetwork
 
 
-def softmax_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean full-softmax cross-entropy of ``logits [N, C]`` against column ids ``targets [N]``."""
-    return F.cross_entropy(logits, targets)
+def softmax_cross_entropy(logits: Tensor, targets: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Mean full-softmax cross-entropy of ``logits [N, C]`` against column ids ``targets [N]``,
+    with ``label_smoothing`` of the target's mass spread evenly over all ``C`` columns."""
+    return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
 def binary_cross_entropy(positive: Tensor, negative: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -187,6 +188,7 @@ class LossFunction:
 
     def __init__(self, config: NeuralConfig, train: SequenceData) -> None:
         check_negatives(config)  # also for configs whose __post_init__ skips NeuralConfig's
+        check_recipe(config)
         self.config = config
         self.real_items = torch.arange(1, train.n_items + 1)  # [n_items]
         counts = train.item_counts()
@@ -206,7 +208,7 @@ class LossFunction:
         if self.sampler is None:
             # Score the real items only (columns 1..n_items): padding is never a target.
             logits = network.logits_of(hidden, self.real_items.to(hidden.device))  # [N, n_items]
-            return softmax_cross_entropy(_tempered(logits, temperature), targets - 1)
+            return softmax_cross_entropy(_tempered(logits, temperature), targets - 1, self.config.label_smoothing)
         count = self.config.n_negatives
         if self.config.negatives_per_position:
             negatives = self.sampler.sample(len(targets) * count, generator).view(len(targets), count)  # [N, K]

@@ -192,6 +192,32 @@ def validation_metrics(network: SequenceNetwork, valid: EvalSet, config: NeuralC
 
 
 # -- the training loop ----------------------------------------------------------------------------
+class Warmup:
+    """Linear learning-rate warm-up over the first ``steps`` optimiser steps (Goyal et al. 2017).
+
+    Step ``s`` (0-based) trains at ``lr · min(1, (s + 1) / steps)``; with ``steps = 0`` the rate is
+    never touched, so training without warm-up is exactly as before. The step count is derived from
+    the epochs done (every epoch has the same number of batches), so a resumed run continues the
+    ramp where it stopped without storing anything new in the checkpoint.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, steps: int) -> None:
+        self.optimizer, self.lr, self.steps, self.step = optimizer, lr, steps, 0
+
+    def start_epoch(self, steps_done: int) -> None:
+        self.step = steps_done
+
+    def before_step(self) -> None:
+        if self.step < self.steps:
+            rate = self.lr * (self.step + 1) / self.steps
+            for group in self.optimizer.param_groups:
+                group["lr"] = rate
+        elif self.step == self.steps and self.steps > 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
+        self.step += 1
+
+
 class Trainer:
     """Fits a :class:`SequenceNetwork` with the settings of a :class:`NeuralConfig`."""
 
@@ -220,7 +246,9 @@ class Trainer:
         generator = torch.Generator().manual_seed(config.seed)
         network = self.build_network().to(device)
         network.on_fit_start(train)
-        optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=config.lr, betas=(0.9, config.adam_beta2), weight_decay=config.weight_decay
+        )
         windows = TrainingWindows(train, config.max_len, network.objective, config.windows, with_time=network.uses_time)
         loss_function = LossFunction(config, train)
 
@@ -238,17 +266,21 @@ class Trainer:
         n_batches = _batches(len(windows), config.batch_size)
         if config.max_batches_per_epoch > 0:
             n_batches = min(n_batches, config.max_batches_per_epoch)
+        warmup = Warmup(optimizer, config.lr, config.warmup_epochs * n_batches)
         with _ProgressBar(config.progress and main, config.epochs, n_batches) as bar:
             while not progress.finished and progress.epochs_done < config.epochs:
                 epoch = progress.epochs_done + 1
+                warmup.start_epoch(progress.epochs_done * n_batches)  # also right after a resume
                 bar.start_epoch(epoch)
                 epoch_start = time.perf_counter()
                 if world is None:
-                    loss = self._train_epoch(network, optimizer, generator, windows, loss_function, bar)
+                    loss = self._train_epoch(network, optimizer, generator, windows, loss_function, bar, warmup)
                 else:
                     assert parallel is not None
                     world.start_epoch(generator, config.seed, epoch)
-                    loss = self._train_parallel_epoch(network, parallel, world, optimizer, generator, windows, device, bar)
+                    loss = self._train_parallel_epoch(
+                        network, parallel, world, optimizer, generator, windows, device, bar, warmup
+                    )
                 train_seconds = time.perf_counter() - epoch_start
                 record = None
                 if main:  # under DDP rank 0 alone validates and decides; the others wait for its record
@@ -297,6 +329,7 @@ class Trainer:
         windows: TrainingWindows,
         loss_function: LossFunction,
         bar: _ProgressBar,
+        warmup: Warmup,
     ) -> float:
         config = self.config
         network.train()
@@ -306,6 +339,7 @@ class Trainer:
             order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
         for rows in order:
             batch = training_batch(network, windows, rows, generator)
+            warmup.before_step()
             loss = self._step(network, optimizer, _to_device(batch, config.device), loss_function)
             total, batches = total + loss, batches + 1
             bar.advance(total / batches)
@@ -321,6 +355,7 @@ class Trainer:
         windows: TrainingWindows,
         device: str,
         bar: _ProgressBar,
+        warmup: Warmup,
     ) -> float:
         """One epoch under DDP: the single-process batch order, each rank on its share of every batch.
 
@@ -348,6 +383,7 @@ class Trainer:
                 loss.backward()
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
+            warmup.before_step()
             optimizer.step()
             total, batches = total + float(loss.detach()), batches + 1
             bar.advance(total / batches)
