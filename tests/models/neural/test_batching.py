@@ -29,6 +29,29 @@ def test_sliding_causal_windows_make_every_item_but_the_first_a_target_once() ->
     assert batch.input_ids[0].tolist() == [4, 5, 6] and batch.target_ids[0].tolist() == [5, 6, 7]
 
 
+def test_overlapping_windows_train_every_target_once_with_at_least_max_len_minus_stride_of_history() -> None:
+    windows = TrainingWindows(SEQUENCES, max_len=4, objective=Objective.CAUSAL, windows="sliding", stride=2)
+    rows = all_windows(windows)
+    batch = make_batch(rows, Objective.CAUSAL, 9, 0.2, torch.Generator(), trained_tail=windows.stride)
+    targets = sorted(int(t) for t in batch.target_ids[batch.target_ids != 0])
+    assert targets == [2, 3, 4, 5, 6, 7, 9]  # each target once, as without overlap
+    # User 1 (1..7): windows end at 7, 5, 3; each trains its last 2 targets (the first: all it has).
+    assert rows[:3].tolist() == [[3, 4, 5, 6, 7], [1, 2, 3, 4, 5], [0, 0, 1, 2, 3]]
+    assert batch.target_ids[0].tolist() == [0, 0, 6, 7] and batch.input_ids[0].tolist() == [3, 4, 5, 6]
+    assert batch.target_ids[1].tolist() == [0, 0, 4, 5] and batch.target_ids[2].tolist() == [0, 0, 2, 3]
+    # Without overlap (stride = max_len) nothing is masked: the default windows, unchanged.
+    plain = TrainingWindows(SEQUENCES, max_len=4, objective=Objective.CAUSAL, windows="sliding")
+    assert plain.stride == 4 and len(plain) == 3
+
+
+def test_a_window_stride_needs_causal_sliding_windows_within_max_len() -> None:
+    import pytest
+
+    for objective, kind, stride in [(Objective.MASKED, "sliding", 2), (Objective.CAUSAL, "last", 2), (Objective.CAUSAL, "sliding", 5)]:
+        with pytest.raises(ValueError, match="window_stride="):
+            TrainingWindows(SEQUENCES, max_len=4, objective=objective, windows=kind, stride=stride)
+
+
 def test_last_windows_keep_only_the_most_recent_items() -> None:
     windows = TrainingWindows(SEQUENCES, max_len=3, objective=Objective.CAUSAL, windows="last")
     assert all_windows(windows).tolist() == [[4, 5, 6, 7], [0, 0, 8, 9]]

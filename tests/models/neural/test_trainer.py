@@ -138,3 +138,14 @@ def test_label_smoothing_changes_the_softmax_loss_as_torch_defines_it() -> None:
 def test_recipe_settings_out_of_range_are_config_errors(settings: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SASRec(TINY, **settings)
+
+
+def test_overlapping_windows_train_and_default_stride_is_the_plain_windows(split: Split) -> None:
+    plain = SASRec(TINY, epochs=2, seed=5).fit(split.train, split.valid)
+    same = SASRec(TINY, epochs=2, seed=5, window_stride=TINY["max_len"]).fit(split.train, split.valid)
+    overlapping = SASRec(TINY, epochs=2, seed=5, window_stride=2).fit(split.train, split.valid)
+    histories = split.test.histories
+    np.testing.assert_array_equal(plain.score(histories), same.score(histories))
+    assert not np.array_equal(plain.score(histories), overlapping.score(histories))
+    with pytest.raises(ConfigError, match=r"window_stride must be in \[0, max_len=6\], got 7"):
+        SASRec(TINY, window_stride=7)

@@ -89,11 +89,23 @@ class TrainingWindows:
     """The training examples of an epoch as (sequence start, window end) index pairs."""
 
     def __init__(
-        self, train: SequenceData, max_len: int, objective: Objective, windows: WindowKind, with_time: bool = False
+        self,
+        train: SequenceData,
+        max_len: int,
+        objective: Objective,
+        windows: WindowKind,
+        with_time: bool = False,
+        stride: int = 0,
     ) -> None:
         if windows not in WINDOW_KINDS:
             raise ValueError(f"windows must be one of {WINDOW_KINDS}, got {windows!r}")
+        if stride and (objective is not Objective.CAUSAL or windows != "sliding" or not 0 < stride <= max_len):
+            raise ValueError(
+                f"window_stride={stride} needs a causal network, windows='sliding' and 1 <= stride <= max_len={max_len}"
+            )
         self.objective = objective
+        self.stride = stride or max_len
+        """Causal windows: how many of each window's last targets are trained (``max_len``: all)."""
         # A causal / last window holds max_len inputs plus the item that follows the last one.
         self.length = max_len if objective is Objective.MASKED else max_len + 1
         self.items = torch.from_numpy(train.items.astype(np.int64))
@@ -115,8 +127,10 @@ class TrainingWindows:
             first = np.repeat(starts + 2, lengths)
             offset = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
             return starts[owner], first + offset
-        # Each window's targets end where the previous (later) window's targets begin.
-        step = max_len
+        # Each window's trained targets end where the previous (later) window's begin: windows are
+        # ``stride`` apart; with stride < max_len they overlap and each trains only its last
+        # ``stride`` targets, which all have at least max_len - stride items of context.
+        step = self.stride if self.objective is Objective.CAUSAL else max_len
         count = np.ones(len(starts), dtype=np.int64)
         if windows == "sliding":
             # Causal windows share one item (an input of the later window is the previous one's
@@ -186,8 +200,12 @@ def make_batch(
     mask_prob: float,
     generator: torch.Generator,
     window_timestamps: Tensor | None = None,
+    trained_tail: int | None = None,
 ) -> TrainingBatch:
     """Inputs and aligned targets of one batch of windows ``[B, W]`` (see the module docstring).
+
+    ``trained_tail`` (causal windows that overlap, ``TrainingWindows.stride``): only the last
+    ``trained_tail`` positions of each window carry targets; the earlier ones are context.
 
     ``window_timestamps [B, W]`` (time networks only) gives the batch's ``timestamps``, aligned
     with the inputs: the targets' own times are not passed (the last column's target time is as
@@ -205,6 +223,8 @@ def make_batch(
     else:
         # A padding input carries no history, so the window's first item is never a target.
         targets = torch.where(inputs != PADDING, following, PADDING)
+        if trained_tail is not None and trained_tail < targets.shape[1]:
+            targets[:, : targets.shape[1] - trained_tail] = PADDING
     times = None if window_timestamps is None else window_timestamps[:, :-1]  # [B, L]
     return TrainingBatch(inputs, targets, generator, times)
 

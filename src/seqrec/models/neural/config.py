@@ -81,6 +81,12 @@ class NeuralConfig:
         "Training windows: 'last' (the last max_len+1 items per user) or 'sliding' "
         "(also every earlier non-overlapping stretch).",
     )
+    window_stride: int = help_field(
+        0,
+        "Causal networks with windows='sliding': start a window every window_stride items (0 = max_len, "
+        "no overlap); overlapping windows train only their last window_stride targets, so every target "
+        "has at least max_len - window_stride items of history (max_len / window_stride times the work).",
+    )
     max_batches_per_epoch: int = help_field(
         0,
         "Train on at most this many (randomly chosen) batches per epoch (0 = all); bounds the epoch "
@@ -108,6 +114,8 @@ def check_recipe(config: NeuralConfig) -> None:
     name = type(config).__name__
     if not 0.0 <= config.adam_beta2 < 1.0:
         raise ConfigError(f"{name}.adam_beta2 must be in [0, 1), got {config.adam_beta2!r}")
+    if not 0 <= config.window_stride <= config.max_len:
+        raise ConfigError(f"{name}.window_stride must be in [0, max_len={config.max_len}], got {config.window_stride!r}")
     if config.warmup_epochs < 0:
         raise ConfigError(f"{name}.warmup_epochs must be >= 0, got {config.warmup_epochs!r}")
     if not 0.0 <= config.label_smoothing < 1.0:

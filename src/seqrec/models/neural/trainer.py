@@ -249,7 +249,9 @@ class Trainer:
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=config.lr, betas=(0.9, config.adam_beta2), weight_decay=config.weight_decay
         )
-        windows = TrainingWindows(train, config.max_len, network.objective, config.windows, with_time=network.uses_time)
+        windows = TrainingWindows(
+            train, config.max_len, network.objective, config.windows, with_time=network.uses_time, stride=config.window_stride
+        )
         loss_function = LossFunction(config, train)
 
         fingerprint = _fingerprint(config, train, valid) if config.checkpoint_dir else None
@@ -440,6 +442,7 @@ def training_batch(
         network.mask_prob,
         generator,
         windows.gather_timestamps(rows),
+        trained_tail=windows.stride if network.objective is Objective.CAUSAL else None,
     )
     return trim_leading_padding(batch) if network.variable_length else batch
 
