@@ -7,8 +7,8 @@
 #            [--threads 1] [--runs bench/peers/work/runs] [--out bench/results] [--name peers]
 #            [--skip-existing]
 #
-# seqrec additionally runs its `bench` config (the one bench/neural_ml100k.py chose) unless
-# --configs is given without it. The virtual environments are created on first use
+# seqrec additionally runs its `bench` config (the one bench/neural_ml100k.py chose) and its
+# `recipe` (configs/ml-100k.toml) unless --configs is given without them. The virtual environments are created on first use
 # (setup_recbole.sh, setup_rectools.sh). Logs: <runs>/<run>.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
-seqrec_configs="${seqrec_configs:-$configs,bench}"
+seqrec_configs="${seqrec_configs:-$configs,bench,recipe}"
 mkdir -p "$runs"
 cd "$repo"
 seqrec_python="$repo/.venv/bin/python"
@@ -72,8 +72,8 @@ for library in "${library_list[@]}"; do
             continue
         fi
         for config in "${config_list[@]}"; do
-            if [ "$config" = bench ] && [ "$library" != seqrec ]; then
-                continue  # "bench" is seqrec's own chosen config; the peers have defaults and matched
+            if { [ "$config" = bench ] || [ "$config" = recipe ]; } && [ "$library" != seqrec ]; then
+                continue  # seqrec's own chosen configs; the peers have defaults and matched
             fi
             for seed in "${seed_list[@]}"; do
                 run="${library}_${model}_${config}_seed${seed}"

@@ -13,10 +13,13 @@ Configs:
 * ``matched``: ``peer_configs.MATCHED`` in seqrec's config names;
 * ``bench``: the config ``bench/neural_ml100k.py`` chose on validation
   (``bench/results/neural_ml100k_<model>.json``, ``chosen_config``);
-* ``defaults``: the model's config class defaults.
+* ``defaults``: the model's config class defaults;
+* ``recipe``: the model's section of ``configs/ml-100k.toml``, the training recipe ``seqrec
+  benchmark --dataset ml-100k`` uses (chosen on the 3-seed mean of validation NDCG@10, see
+  ``bench/results/recipes_ml100k.md``), with the harness's stopping rule.
 
 usage: .venv/bin/python bench/peers/seqrec_run.py --model sasrec
-           [--config matched|bench|defaults] [--seed 0] [--threads 1] [--cap-minutes 60] [--out DIR]
+           [--config matched|bench|recipe|defaults] [--seed 0] [--threads 1] [--cap-minutes 60] [--out DIR]
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import peer_common as common
 import peer_configs as configs
 
 BENCH_RESULTS = common.REPO / "bench" / "results"
+RECIPES = common.REPO / "configs" / "ml-100k.toml"
 
 
 def matched_settings(model: str) -> dict[str, Any]:
@@ -65,6 +69,16 @@ def bench_settings(model: str) -> dict[str, Any]:
     if not chosen:
         raise SystemExit(f"{path} has no chosen_config")
     return {key: value for key, value in chosen.items() if key not in ("epochs", "patience")}
+
+
+def recipe_settings(model: str) -> dict[str, Any]:
+    """The model's section of ``configs/ml-100k.toml`` (without its own epochs and patience)."""
+    from seqrec.experiment import load_config_file
+
+    section = load_config_file(RECIPES, [model]).get(model)
+    if not section:
+        raise SystemExit(f"{RECIPES} has no [{model}] section")
+    return {key: value for key, value in section.items() if key not in ("epochs", "patience")}
 
 
 def training_summary(training: Any, cap_seconds: float, capped: bool) -> dict[str, Any]:
@@ -106,7 +120,7 @@ def training_summary(training: Any, cap_seconds: float, capped: bool) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, choices=configs.MODELS)
-    parser.add_argument("--config", default="matched", choices=[*configs.CONFIGS, "bench"])
+    parser.add_argument("--config", default="matched", choices=[*configs.CONFIGS, "bench", "recipe"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cap-minutes", type=float, default=60.0, help="wall-time cap on training")
@@ -137,7 +151,8 @@ def main() -> None:
     if split.test.histories.users.tolist() != manifest["eval_users"]:
         raise SystemExit("seqrec's evaluated users differ from the exported ones")
 
-    settings = {"matched": matched_settings, "bench": bench_settings, "defaults": lambda model: {}}[args.config](args.model)
+    chooser = {"matched": matched_settings, "bench": bench_settings, "recipe": recipe_settings, "defaults": lambda model: {}}
+    settings = chooser[args.config](args.model)
     config = {
         **settings,
         "epochs": configs.STOPPING["max_epochs"],

@@ -1,0 +1,172 @@
+"""Training recipes for SASRec, GRU4Rec and BERT4Rec on ML-100K, compared on validation (issue 14).
+
+Each candidate is a set of config overrides on top of the model's defaults, trained with the
+peer harness's stopping rule (``bench/peers/peer_configs.STOPPING``: patience 10, at most 200
+epochs) on seqrec's ML-100K leave-one-out split, one thread. A run records the best epoch's
+validation NDCG@10 (what chooses), the test HR/NDCG@10 (what is reported, never used to choose),
+the epochs and the seconds. Runs are kept in ``results/recipes_ml100k_runs.json`` (a rerun with
+the same model, overrides and seed is read back, not trained again), and ``--report`` writes
+``results/recipes_ml100k.{json,md}``: per candidate the mean and spread over its seeds, and per
+model the candidate with the best mean validation NDCG@10 over 3 seeds (the recipe that goes to
+``configs/ml-100k.toml``). Candidates with one seed are screens, not choices.
+
+usage:
+  .venv/bin/python bench/recipes_ml100k.py --model gru4rec --set '{"dropout_hidden": 0}' --seeds 0,1,2 --tag no-hidden-dropout
+  .venv/bin/python bench/recipes_ml100k.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+import peer_configs
+from _common import RESULTS, RunLog, load_average, machine_info, write_results
+
+RUNS = RESULTS / "recipes_ml100k_runs.json"
+MODELS = ("sasrec", "gru4rec", "bert4rec")
+
+
+def train(model_name: str, overrides: dict[str, Any], seed: int, threads: int, tag: str) -> dict[str, Any]:
+    import torch
+
+    from seqrec.data.datasets import load_dataset
+    from seqrec.data.splits import leave_one_out
+    from seqrec.evaluation.protocol import evaluate_model
+    from seqrec.models import get_model_class
+
+    torch.set_num_threads(threads)
+    dataset = load_dataset("ml-100k")
+    split = leave_one_out(dataset.sequences, source=dataset.name)
+    config = {
+        "epochs": peer_configs.STOPPING["max_epochs"],
+        "patience": peer_configs.STOPPING["patience"],
+        "threads": threads,
+        "progress": False,
+        "seed": seed,
+        "exclude_history": dataset.exclude_history,
+        **overrides,
+    }
+    model = get_model_class(model_name)(config)
+    load_start = load_average()
+
+    def show(record: Any) -> None:
+        mark = " *" if record.improved else ""
+        print(f"  {tag} seed {seed} epoch {record.epoch}: {record.seconds:.1f} s, valid NDCG@10 {record.metrics['NDCG@10']:.4f}{mark}", flush=True)
+
+    start = time.perf_counter()
+    model.fit(split.train, split.valid, callbacks=[show])
+    seconds = time.perf_counter() - start
+    training = model.training
+    assert training is not None
+    test = evaluate_model(model, split.test, dataset.exclude_history, split.train.item_counts())
+    return {
+        "model": model_name,
+        "tag": tag,
+        "config": overrides,
+        "seed": seed,
+        "valid_ndcg10": round(training.best_metric, 6),
+        "test_hr10": round(test.metrics["HR@10"], 6),
+        "test_ndcg10": round(test.metrics["NDCG@10"], 6),
+        "best_epoch": training.best_epoch,
+        "epochs_run": len(training.records),
+        "seconds": round(seconds, 1),
+        "seconds_to_best": round(training.seconds_to_best, 1),
+        "s_per_epoch": round(seconds / max(len(training.records), 1), 2),
+        "threads": threads,
+        "load_at_start": load_start,
+        "load_at_end": load_average(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["model"], json.dumps(run["config"], sort_keys=True)), []).append(run)
+    candidates = []
+    for (model, config), members in groups.items():
+        def stats(key: str, members: list[dict[str, Any]] = members) -> dict[str, float]:
+            values = [m[key] for m in members]
+            return {"mean": round(float(np.mean(values)), 4), "std": round(float(np.std(values)), 4),
+                    "min": round(float(min(values)), 4), "max": round(float(max(values)), 4)}
+
+        candidates.append({
+            "model": model,
+            "tag": members[0]["tag"],
+            "config": json.loads(config),
+            "seeds": sorted(m["seed"] for m in members),
+            "valid_ndcg10": stats("valid_ndcg10"),
+            "test_ndcg10": stats("test_ndcg10"),
+            "test_hr10": stats("test_hr10"),
+            "best_epochs": [m["best_epoch"] for m in members],
+            "s_per_epoch": stats("s_per_epoch"),
+            "seconds_to_best": stats("seconds_to_best"),
+            "loads": [m["load_at_start"][0] if m.get("load_at_start") else None for m in members],
+        })
+    chosen = {}
+    for model in MODELS:
+        full = [c for c in candidates if c["model"] == model and len(c["seeds"]) >= 3]
+        if full:
+            chosen[model] = max(full, key=lambda c: c["valid_ndcg10"]["mean"])["tag"]
+    return {"candidates": candidates, "chosen": chosen}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Training recipes on ML-100K (issue 14)",
+        "",
+        f"- written {report['machine']['date']} by `{report['machine']['command']}`; runs from `bench/recipes_ml100k.py --model M --set JSON --seeds S` (each run's load average is in the json)",
+        "- data: seqrec's `load_dataset(\"ml-100k\")`, leave-one-out, full ranking, history excluded, pessimistic ties; 943 users",
+        "- every run: the model's defaults + the candidate's overrides, patience 10, at most 200 epochs, best epoch restored, 1 thread",
+        "- chosen on the **mean validation NDCG@10 over 3 seeds**; test is reported, never used to choose; one-seed rows are screens",
+        "",
+        "| model | candidate | overrides | seeds | valid NDCG@10 | test NDCG@10 | test HR@10 | best epochs | s/epoch | s to best |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    order = sorted(report["candidates"], key=lambda c: (MODELS.index(c["model"]) if c["model"] in MODELS else 9, -len(c["seeds"]), -c["valid_ndcg10"]["mean"]))
+    for c in order:
+        mark = " **chosen**" if report["chosen"].get(c["model"]) == c["tag"] else ""
+        def fmt(s: dict[str, float]) -> str:
+            return f"{s['mean']:.4f}" if s["min"] == s["max"] else f"{s['mean']:.4f} ± {s['std']:.4f}"
+        lines.append(
+            f"| {c['model']} | {c['tag']}{mark} | `{json.dumps(c['config'])}` | {','.join(map(str, c['seeds']))} "
+            f"| {fmt(c['valid_ndcg10'])} | {fmt(c['test_ndcg10'])} | {fmt(c['test_hr10'])} "
+            f"| {', '.join(map(str, c['best_epochs']))} | {c['s_per_epoch']['mean']:.1f} | {c['seconds_to_best']['mean']:.0f} |"
+        )
+    lines += ["", "Seconds are wall time on the 2-core machine while one other 1-thread job (the peer sweep) ran beside it (load ≈ 2): compare them within this table only.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=MODELS)
+    parser.add_argument("--set", default="{}", help="config overrides as JSON")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--tag", default="", help="a short name for the candidate")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="write results/recipes_ml100k.{json,md} from the runs")
+    args = parser.parse_args()
+    log = RunLog(RUNS, resume=True)
+    if args.model:
+        overrides = json.loads(args.set)
+        tag = args.tag or (json.dumps(overrides, sort_keys=True) if overrides else "defaults")
+        for seed in (int(s) for s in args.seeds.split(",")):
+            run = log.run(args.model, overrides, seed, lambda seed=seed: train(args.model, overrides, seed, args.threads, tag))
+            print(json.dumps({k: run[k] for k in ("model", "tag", "seed", "valid_ndcg10", "test_ndcg10", "best_epoch", "seconds")}), flush=True)
+    if args.report or not args.model:
+        report = {"machine": machine_info(args.threads), **summarise(log.runs)}
+        json_path, md_path = write_results("recipes_ml100k", report, markdown(report))
+        print(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()
