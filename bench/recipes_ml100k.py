@@ -1,7 +1,9 @@
 """Training recipes for SASRec, GRU4Rec and BERT4Rec on ML-100K, compared on validation (issue 14).
 
-Each candidate is a set of config overrides on top of the model's defaults, trained with the
-peer harness's stopping rule (``bench/peers/peer_configs.STOPPING``: patience 10, at most 200
+Each candidate is a set of config overrides on top of the model's defaults, trained by the peer
+harness's own runner (``bench/peers/seqrec_run.py --set``; its run folder, with the test scores,
+goes to ``bench/peers/work/recipes/`` so the chosen recipe's runs enter ``results/peers.md`` as
+they are) with the harness's stopping rule (``bench/peers/peer_configs.STOPPING``: patience 10, at most 200
 epochs) on seqrec's ML-100K leave-one-out split, one thread. A run records the best epoch's
 validation NDCG@10 (what chooses), the test HR/NDCG@10 (what is reported, never used to choose),
 the epochs and the seconds. Runs are kept in ``results/recipes_ml100k_runs.json`` (a rerun with
@@ -19,72 +21,63 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
-import peer_configs
-from _common import RESULTS, RunLog, load_average, machine_info, write_results
 
+from _common import RESULTS, RunLog, machine_info, write_results
+
+HERE = Path(__file__).resolve().parent
 RUNS = RESULTS / "recipes_ml100k_runs.json"
+FOLDERS = HERE / "peers" / "work" / "recipes"
+"""Each candidate run's harness folder (``run.json``, ``test_scores.npy``; gitignored)."""
 MODELS = ("sasrec", "gru4rec", "bert4rec")
 
 
-def train(model_name: str, overrides: dict[str, Any], seed: int, threads: int, tag: str) -> dict[str, Any]:
-    import torch
+def folder(model: str, tag: str, seed: int) -> Path:
+    return FOLDERS / f"{model}_{tag}_seed{seed}"
 
-    from seqrec.data.datasets import load_dataset
-    from seqrec.data.splits import leave_one_out
-    from seqrec.evaluation.protocol import evaluate_model
-    from seqrec.models import get_model_class
 
-    torch.set_num_threads(threads)
-    dataset = load_dataset("ml-100k")
-    split = leave_one_out(dataset.sequences, source=dataset.name)
-    config = {
-        "epochs": peer_configs.STOPPING["max_epochs"],
-        "patience": peer_configs.STOPPING["patience"],
-        "threads": threads,
-        "progress": False,
-        "seed": seed,
-        "exclude_history": dataset.exclude_history,
-        **overrides,
-    }
-    model = get_model_class(model_name)(config)
-    load_start = load_average()
+def train(model: str, overrides: dict[str, Any], seed: int, threads: int, tag: str) -> dict[str, Any]:
+    """One candidate run through the peer harness's runner (``peers/seqrec_run.py``), so that its
+    test scores can go into ``results/peers.md`` as they are; returns the run log's record."""
+    out = folder(model, tag, seed)
+    if not (out / "run.json").exists():
+        command = [
+            sys.executable, str(HERE / "peers" / "seqrec_run.py"), "--model", model, "--config", "defaults",
+            "--set", json.dumps(overrides), "--label", f"recipe {tag}", "--seed", str(seed),
+            "--threads", str(threads), "--cap-minutes", "60", "--out", str(out),
+        ]
+        subprocess.run(command, check=True)
+    return record_of(out, model, tag, overrides)
 
-    def show(record: Any) -> None:
-        mark = " *" if record.improved else ""
-        print(f"  {tag} seed {seed} epoch {record.epoch}: {record.seconds:.1f} s, valid NDCG@10 {record.metrics['NDCG@10']:.4f}{mark}", flush=True)
 
-    start = time.perf_counter()
-    model.fit(split.train, split.valid, callbacks=[show])
-    seconds = time.perf_counter() - start
-    training = model.training
-    assert training is not None
-    test = evaluate_model(model, split.test, dataset.exclude_history, split.train.item_counts())
+def record_of(out: Path, model: str, tag: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    run = json.loads((out / "run.json").read_text())
+    training = run["training"]
     return {
-        "model": model_name,
+        "model": model,
         "tag": tag,
         "config": overrides,
-        "seed": seed,
-        "valid_ndcg10": round(training.best_metric, 6),
-        "test_hr10": round(test.metrics["HR@10"], 6),
-        "test_ndcg10": round(test.metrics["NDCG@10"], 6),
-        "best_epoch": training.best_epoch,
-        "epochs_run": len(training.records),
-        "seconds": round(seconds, 1),
-        "seconds_to_best": round(training.seconds_to_best, 1),
-        "s_per_epoch": round(seconds / max(len(training.records), 1), 2),
-        "threads": threads,
-        "load_at_start": load_start,
-        "load_at_end": load_average(),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seed": run["seed"],
+        "valid_ndcg10": training["valid_ndcg10"],
+        "test_hr10": round(run["own_test"]["HR@10"], 6),
+        "test_ndcg10": round(run["own_test"]["NDCG@10"], 6),
+        "best_epoch": training["best_epoch"],
+        "epochs_run": training["epochs_run"],
+        "seconds": round(run["fit_seconds"], 1),
+        "seconds_to_best": round(training["seconds_to_best"], 1),
+        "s_per_epoch": training["mean_epoch_seconds"],
+        "threads": run["threads"],
+        "load_at_start": run.get("load_average_start"),
+        "load_at_end": run.get("load_average_end"),
+        "date": run.get("date"),
+        "run_folder": str(out.relative_to(HERE.parent)),
     }
 
 
@@ -148,7 +141,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=MODELS)
+    parser.add_argument("--model", help=f"a registered network ({', '.join(MODELS)}; others for encoder screens)")
     parser.add_argument("--set", default="{}", help="config overrides as JSON")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--tag", default="", help="a short name for the candidate")

@@ -8,7 +8,7 @@
 #            [--skip-existing]
 #
 # seqrec additionally runs its `bench` config (the one bench/neural_ml100k.py chose) and its
-# `recipe` (configs/ml-100k.toml) unless --configs is given without them. The virtual environments are created on first use
+# `recipe` (configs/recipes/ml-100k.toml) unless --configs is given without them. The virtual environments are created on first use
 # (setup_recbole.sh, setup_rectools.sh). Logs: <runs>/<run>.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

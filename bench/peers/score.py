@@ -12,8 +12,13 @@ catalogue. A run made on other data (its fingerprint differs from seqrec's ML-10
 Writes ``<out>/<name>.json`` and ``<out>/<name>.md`` (default ``bench/results/peers.*``; smoke
 runs: ``--out bench/peers/work/smoke``).
 
-usage: .venv/bin/python bench/peers/score.py [--runs bench/peers/work/runs] [--out bench/results]
-                                            [--name peers]
+usage: .venv/bin/python bench/peers/score.py [--runs bench/peers/work/runs] [--extra FOLDER ...]
+                                            [--out bench/results] [--name peers]
+
+``--extra`` adds run folders kept elsewhere (``bench/recipes_ml100k.py`` writes its candidates'
+runs to ``bench/peers/work/recipes/``; the chosen recipe's three are passed here). The last
+section compares seqrec's recipe (or best config) with each peer's strongest row: ratio of mean
+test NDCG@10, paired bootstrap CI and permutation p of the per-user difference, time to best.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from seqrec.data.datasets import load_dataset
 from seqrec.data.splits import Split, leave_one_out
 from seqrec.data.types import SequenceData
 from seqrec.evaluation.protocol import evaluate_model
+from seqrec.experiment import write_atomic
 from seqrec.ranking import Capabilities
 
 NOT_AVAILABLE = {("RecTools", "gru4rec"): "not in RecTools 0.19"}
@@ -87,7 +93,63 @@ def score_run(folder: Path, split: Split, exclude_history: bool, fingerprint: st
     own = record.get("own_test")  # seqrec's runner evaluated its model directly: must agree
     if own and any(abs(own[key] - result.metrics[key]) > 1e-9 for key in own):
         raise SystemExit(f"{folder}: saved scores give {result.metrics}, the model gave {own}")
-    return {**record, "run": folder.name, "test": result.summary(), "eval_path": result.extra["path"]}
+    per_user = np.asarray(result.per_user["NDCG@10"], dtype=np.float64)  # [eval users], kept out of the json
+    return {**record, "run": folder.name, "test": result.summary(), "eval_path": result.extra["path"], "_per_user": per_user}
+
+
+def is_peer(run: dict[str, Any]) -> bool:
+    return run["library"] != "seqrec"
+
+
+def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model: seqrec's recipe (else its best config by mean test NDCG@10) against each peer
+    library's best config (by mean test NDCG@10: the strongest peer row, chosen generously on
+    test), with the ratio of means, a paired bootstrap CI of the per-user difference (each side's
+    per-user NDCG@10 averaged over its seeds) and the ratio of mean seconds to the best epoch."""
+    from seqrec.evaluation.stats import paired_test
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        groups[(run["library"], run["model"], run["config_name"])].append(run)
+
+    def mean_of(members: list[dict[str, Any]], key: str) -> float:
+        return float(np.mean([m["test"]["NDCG@10"] if key == "ndcg" else m["training"]["seconds_to_best"] for m in members]))
+
+    out = []
+    for model in configs.MODELS:
+        ours = {config: members for (library, m, config), members in groups.items() if library == "seqrec" and m == model}
+        if not ours:
+            continue
+        recipes = [config for config in ours if config.startswith("recipe")]
+        chosen = recipes[0] if recipes else max(ours, key=lambda config: mean_of(ours[config], "ndcg"))
+        mine = ours[chosen]
+        for library in LIBRARIES[1:]:
+            theirs = {config: members for (lib, m, config), members in groups.items() if lib == library and m == model}
+            if not theirs:
+                continue
+            best = max(theirs, key=lambda config: mean_of(theirs[config], "ndcg"))
+            peer = theirs[best]
+            a = np.mean([m["_per_user"] for m in mine], axis=0)
+            b = np.mean([m["_per_user"] for m in peer], axis=0)
+            test = paired_test(a, b, seed=0)
+            out.append({
+                "model": model,
+                "seqrec_config": chosen,
+                "seqrec_seeds": len(mine),
+                "peer": library,
+                "peer_config": best,
+                "peer_seeds": len(peer),
+                "seqrec_ndcg10": round(mean_of(mine, "ndcg"), 4),
+                "peer_ndcg10": round(mean_of(peer, "ndcg"), 4),
+                "ratio": round(mean_of(mine, "ndcg") / mean_of(peer, "ndcg"), 3),
+                "difference_ci": [round(float(x), 4) for x in test.ci],
+                "p_value_permutation": round(test.p_value_permutation, 4),
+                "seqrec_seconds_to_best": round(mean_of(mine, "seconds"), 0),
+                "peer_seconds_to_best": round(mean_of(peer, "seconds"), 0),
+                "time_ratio": round(mean_of(mine, "seconds") / mean_of(peer, "seconds"), 3),
+                "peer_capped": any(m["training"]["capped"] for m in peer),
+            })
+    return out
 
 
 def mean_std(values: list[float], digits: int = 4) -> str:
@@ -141,9 +203,15 @@ def markdown(report: dict[str, Any]) -> str:
         (
             "- configs: *defaults* = the library's own default hyper-parameters for the model; *matched* = "
             "`bench/peers/peer_configs.py` MATCHED in each library's names; *bench* (seqrec only) = the config "
-            "`bench/neural_ml100k.py` chose on validation."
+            "`bench/neural_ml100k.py` chose on validation; *recipe ...* (seqrec only) = the training recipe chosen "
+            "on the 3-seed mean of validation NDCG@10 by `bench/recipes_ml100k.py` (`bench/results/recipes_ml100k.md`), "
+            "the model's section of `configs/recipes/ml-100k.toml`."
         ),
-        "- peak RSS: `ru_maxrss` of the training process (MB); load: 1-minute load average at start and end of runs.",
+        (
+            "- peak RSS: `ru_maxrss` of the training process (MB); load: 1-minute load average at start and end of "
+            "runs. Seconds depend on the load: a row with load ≈ 2 ran while one other 1-thread job used the "
+            "machine's second core, which slows these jobs by 1.5–2.5× (RecBole most); compare times within a load."
+        ),
         "",
         (
             "| library | model | config | seeds | test HR@10 | test NDCG@10 | valid NDCG@10 | s/epoch "
@@ -160,9 +228,33 @@ def markdown(report: dict[str, Any]) -> str:
             if (library, model) in NOT_AVAILABLE:
                 lines.append(f"| {library} | {model} | — | — | {NOT_AVAILABLE[(library, model)]} |" + " |" * 9)
                 continue
-            for config in (*configs.CONFIGS, "bench"):
+            named = (*configs.CONFIGS, "bench")
+            others = sorted(c for (lib, m, c) in groups if lib == library and m == model and c not in named)
+            for config in (*named, *others):
                 if (library, model, config) in groups:
                     lines.append(group_row(groups[(library, model, config)]))
+    if report.get("comparisons"):
+        lines += [
+            "",
+            "## seqrec against each peer's strongest row",
+            "",
+            ("seqrec's recipe (its 3 seeds' per-user NDCG@10 averaged) against the peer config with the higher "
+            "mean test NDCG@10 (chosen on test, in the peer's favour); CI: paired bootstrap over the users of "
+            "the per-user difference (95%); p: sign-flip permutation test; time ratio: seqrec's mean seconds "
+            "to its best epoch over the peer's (*cap*: the peer's run was cut by the wall-time cap, so its best "
+            "epoch may have come later)."),
+            "",
+            "| model | seqrec config | peer | peer config | seqrec NDCG@10 | peer NDCG@10 | ratio | difference 95% CI | p | s to best (seqrec / peer) | time ratio |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for c in report["comparisons"]:
+            lines.append(
+                f"| {c['model']} | {c['seqrec_config']} ({c['seqrec_seeds']} seeds) | {c['peer']} | {c['peer_config']} "
+                f"({c['peer_seeds']} seed{'s' if c['peer_seeds'] > 1 else ''}) | {c['seqrec_ndcg10']:.4f} | {c['peer_ndcg10']:.4f} "
+                f"| {c['ratio']:.3f} | [{c['difference_ci'][0]:+.4f}, {c['difference_ci'][1]:+.4f}] | {c['p_value_permutation']:.3f} "
+                f"| {c['seqrec_seconds_to_best']:.0f} / {c['peer_seconds_to_best']:.0f}{' cap' if c['peer_capped'] else ''} "
+                f"| {c['time_ratio']:.3f} |"
+            )
     lines += ["", "## Runs", ""]
     for run in report["runs"]:
         training = run["training"]
@@ -178,6 +270,7 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=str(common.RUNS), help="folder of run folders")
+    parser.add_argument("--extra", nargs="*", default=[], help="more run folders (e.g. the chosen recipe's runs)")
     parser.add_argument("--data", default=str(common.DATA), help="exported folder (export.py)")
     parser.add_argument("--out", default=str(common.REPO / "bench" / "results"), help="output folder")
     parser.add_argument("--name", default="peers", help="base name of the result files")
@@ -188,7 +281,7 @@ def main() -> None:
     fingerprint = dataset.sequences.fingerprint()
     if fingerprint != manifest["fingerprint"] or split.test.histories.users.tolist() != manifest["eval_users"]:
         raise SystemExit("seqrec's ML-100K differs from the exported one: export and run the peers again")
-    folders = sorted(path.parent for path in Path(args.runs).glob("*/run.json"))
+    folders = sorted(path.parent for path in Path(args.runs).glob("*/run.json")) + [Path(extra) for extra in args.extra]
     if not folders:
         raise SystemExit(f"no runs under {args.runs}")
     runs = [score_run(folder, split, dataset.exclude_history, fingerprint) for folder in folders]
@@ -203,11 +296,13 @@ def main() -> None:
         "command": " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv]),
         "data": {key: manifest[key] for key in ("users", "n_items", "interactions", "split", "fingerprint", "exclude_history")},
         "runs": runs,
+        "comparisons": comparisons(runs),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{args.name}.md").write_text(markdown(report))
+    stored = {**report, "runs": [{k: v for k, v in run.items() if k != "_per_user"} for run in runs]}
+    write_atomic(out / f"{args.name}.json", json.dumps(stored, indent=2) + "\n")
+    write_atomic(out / f"{args.name}.md", markdown(report))
     print(f"wrote {out / args.name}.json and .md")
 
 

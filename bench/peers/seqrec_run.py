@@ -14,12 +14,13 @@ Configs:
 * ``bench``: the config ``bench/neural_ml100k.py`` chose on validation
   (``bench/results/neural_ml100k_<model>.json``, ``chosen_config``);
 * ``defaults``: the model's config class defaults;
-* ``recipe``: the model's section of ``configs/ml-100k.toml``, the training recipe ``seqrec
-  benchmark --dataset ml-100k`` uses (chosen on the 3-seed mean of validation NDCG@10, see
+* ``recipe``: the model's section of ``configs/recipes/ml-100k.toml``, the training recipe
+  (``seqrec benchmark --dataset ml-100k --config configs/recipes/ml-100k.toml`` trains it) (chosen on the 3-seed mean of validation NDCG@10, see
   ``bench/results/recipes_ml100k.md``), with the harness's stopping rule.
 
 usage: .venv/bin/python bench/peers/seqrec_run.py --model sasrec
            [--config matched|bench|recipe|defaults] [--seed 0] [--threads 1] [--cap-minutes 60] [--out DIR]
+           [--set JSON (overrides on top of --config)] [--label NAME (the table's config name)]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import peer_common as common
 import peer_configs as configs
 
 BENCH_RESULTS = common.REPO / "bench" / "results"
-RECIPES = common.REPO / "configs" / "ml-100k.toml"
+RECIPES = common.REPO / "configs" / "recipes" / "ml-100k.toml"
 
 
 def matched_settings(model: str) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def bench_settings(model: str) -> dict[str, Any]:
 
 
 def recipe_settings(model: str) -> dict[str, Any]:
-    """The model's section of ``configs/ml-100k.toml`` (without its own epochs and patience)."""
+    """The model's section of ``configs/recipes/ml-100k.toml`` (without its own epochs and patience)."""
     from seqrec.experiment import load_config_file
 
     section = load_config_file(RECIPES, [model]).get(model)
@@ -126,7 +127,10 @@ def main() -> None:
     parser.add_argument("--cap-minutes", type=float, default=60.0, help="wall-time cap on training")
     parser.add_argument("--data", default=str(common.DATA), help="exported folder (export.py)")
     parser.add_argument("--out", default=None, help="run folder (default: work/runs/<name>)")
+    parser.add_argument("--set", default="{}", help="config overrides (JSON) on top of --config")
+    parser.add_argument("--label", default="", help="the config's name in the table (default: --config)")
     args = parser.parse_args()
+    overrides = json.loads(args.set)
     common.set_thread_env(args.threads)
 
     import torch
@@ -152,7 +156,7 @@ def main() -> None:
         raise SystemExit("seqrec's evaluated users differ from the exported ones")
 
     chooser = {"matched": matched_settings, "bench": bench_settings, "recipe": recipe_settings, "defaults": lambda model: {}}
-    settings = chooser[args.config](args.model)
+    settings = {**chooser[args.config](args.model), **overrides}
     config = {
         **settings,
         "epochs": configs.STOPPING["max_epochs"],
@@ -192,7 +196,8 @@ def main() -> None:
         "library_version": getattr(seqrec, "__version__", "dev"),
         "model": args.model,
         "library_model": model_class.__name__,
-        "config_name": args.config,
+        "config_name": args.label or args.config,
+        "overrides": overrides,
         "config": effective_config,
         "seed": args.seed,
         "threads": args.threads,
