@@ -268,7 +268,7 @@ def test_a_checkpoint_from_before_a_config_field_existed_resumes_at_its_neutral_
     directory = copy_of(two_epochs, tmp_path)
     state_file = directory / "epoch_0002" / "trainer_state.json"
     state = json.loads(state_file.read_text())
-    for added in ("negatives", "adam_beta2", "warmup_epochs", "label_smoothing"):
+    for added in ("negatives", "adam_beta2", "warmup_epochs", "label_smoothing", "window_stride", "epoch_repeats"):
         del state["config"][added]  # as written before the fields were added
     state_file.write_text(json.dumps(state))
     resume(directory, split, epochs=3)  # their neutral values train as before: accepted

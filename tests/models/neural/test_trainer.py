@@ -149,3 +149,22 @@ def test_overlapping_windows_train_and_default_stride_is_the_plain_windows(split
     assert not np.array_equal(plain.score(histories), overlapping.score(histories))
     with pytest.raises(ConfigError, match=r"window_stride must be in \[0, max_len=6\], got 7"):
         SASRec(TINY, window_stride=7)
+
+
+def test_epoch_repeats_make_each_epoch_several_fresh_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[int] = []
+    original = Trainer._step
+
+    def counting_step(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_step", counting_step)
+    settings = {"max_len": 8, "dim": 8, "batch_size": 20, "epochs": 2, "windows": "last", "progress": False}
+    SASRec(settings).fit(cycle_world())
+    assert len(steps) == 2 * 3  # 60 windows, batch 20
+    steps.clear()
+    SASRec(settings, epoch_repeats=3).fit(cycle_world())
+    assert len(steps) == 2 * 3 * 3
+    with pytest.raises(ConfigError, match="epoch_repeats must be >= 1, got 0"):
+        SASRec(settings, epoch_repeats=0)

@@ -87,6 +87,11 @@ class NeuralConfig:
         "no overlap); overlapping windows train only their last window_stride targets, so every target "
         "has at least max_len - window_stride items of history (max_len / window_stride times the work).",
     )
+    epoch_repeats: int = help_field(
+        1,
+        "Passes over the training windows per epoch (fresh shuffles, masks and negatives each): fewer "
+        "validations per pass and a patience that spans more passes, for models that learn slowly per pass.",
+    )
     max_batches_per_epoch: int = help_field(
         0,
         "Train on at most this many (randomly chosen) batches per epoch (0 = all); bounds the epoch "
@@ -116,6 +121,8 @@ def check_recipe(config: NeuralConfig) -> None:
         raise ConfigError(f"{name}.adam_beta2 must be in [0, 1), got {config.adam_beta2!r}")
     if not 0 <= config.window_stride <= config.max_len:
         raise ConfigError(f"{name}.window_stride must be in [0, max_len={config.max_len}], got {config.window_stride!r}")
+    if config.epoch_repeats < 1:
+        raise ConfigError(f"{name}.epoch_repeats must be >= 1, got {config.epoch_repeats!r}")
     if config.warmup_epochs < 0:
         raise ConfigError(f"{name}.warmup_epochs must be >= 0, got {config.warmup_epochs!r}")
     if not 0.0 <= config.label_smoothing < 1.0:

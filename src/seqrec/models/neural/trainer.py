@@ -265,7 +265,7 @@ class Trainer:
             best_metric=progress.best_metric,
         )
         run_start = time.perf_counter() - result.seconds
-        n_batches = _batches(len(windows), config.batch_size)
+        n_batches = _batches(len(windows), config.batch_size) * config.epoch_repeats
         if config.max_batches_per_epoch > 0:
             n_batches = min(n_batches, config.max_batches_per_epoch)
         warmup = Warmup(optimizer, config.lr, config.warmup_epochs * n_batches)
@@ -336,9 +336,7 @@ class Trainer:
         config = self.config
         network.train()
         total, batches = 0.0, 0
-        order = windows.batch_order(config.batch_size, generator, by_length=network.variable_length)
-        if config.max_batches_per_epoch > 0:
-            order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
+        order = epoch_order(windows, config, generator, network.variable_length)
         for rows in order:
             batch = training_batch(network, windows, rows, generator)
             warmup.before_step()
@@ -368,9 +366,7 @@ class Trainer:
         config = self.config
         network.train()
         total, batches = 0.0, 0
-        order = windows.batch_order(config.batch_size, generator, by_length=network.variable_length)
-        if config.max_batches_per_epoch > 0:
-            order = order[: config.max_batches_per_epoch]
+        order = epoch_order(windows, config, generator, network.variable_length)
         for rows in order:
             batch, positions = self._share_batch(network, windows, world.share(rows), generator)
             if positions == 0:  # nothing of this batch here: join its all-reduces with weight 0
@@ -427,6 +423,19 @@ class Trainer:
         now = time.perf_counter()
         improved = not metrics or metrics[VALID_METRIC] > progress.best_metric
         return EpochRecord(epoch, loss, metrics, now - epoch_start, now - run_start, improved, train_seconds)
+
+
+def epoch_order(
+    windows: TrainingWindows, config: NeuralConfig, generator: torch.Generator, by_length: bool
+) -> list[Tensor]:
+    """The batches of one epoch: ``config.epoch_repeats`` shuffled passes over the windows (masks
+    and negatives are drawn anew at every pass), cut to ``max_batches_per_epoch`` if set."""
+    order: list[Tensor] = []
+    for _ in range(config.epoch_repeats):
+        order.extend(windows.batch_order(config.batch_size, generator, by_length=by_length))
+    if config.max_batches_per_epoch > 0:
+        order = order[: config.max_batches_per_epoch]  # the order is random: a random subset
+    return order
 
 
 def training_batch(
