@@ -34,6 +34,10 @@ from _common import RESULTS, RunLog, machine_info, write_results
 
 HERE = Path(__file__).resolve().parent
 RUNS = RESULTS / "recipes_ml100k_runs.json"
+SCREENS = RESULTS / "recipes_ml100k_screens.json"
+"""The first screens (2026-12-01, 16:52-17:40 UTC), run with the same training code and stopping
+rule by a scratch script before this one existed, with one RecBole job beside them (load ≈ 2);
+their numbers are rounded to 4 digits and they have no run folder."""
 FOLDERS = HERE / "peers" / "work" / "recipes"
 """Each candidate run's harness folder (``run.json``, ``test_scores.npy``; gitignored)."""
 MODELS = ("sasrec", "gru4rec", "bert4rec")
@@ -156,7 +160,8 @@ def main() -> None:
             run = log.run(args.model, overrides, seed, lambda seed=seed: train(args.model, overrides, seed, args.threads, tag))
             print(json.dumps({k: run[k] for k in ("model", "tag", "seed", "valid_ndcg10", "test_ndcg10", "best_epoch", "seconds")}), flush=True)
     if args.report or not args.model:
-        report = {"machine": machine_info(args.threads), **summarise(log.runs)}
+        screens = json.loads(SCREENS.read_text()) if SCREENS.exists() else []
+        report = {"machine": machine_info(args.threads), **summarise(log.runs + screens)}
         json_path, md_path = write_results("recipes_ml100k", report, markdown(report))
         print(f"wrote {json_path} and {md_path}")
 
