@@ -72,15 +72,21 @@ def test_progress_bar_shows_loss_and_validation_metric(split: Split, capsys: pyt
     assert "epoch 2/2" in text and "loss" in text and "valid NDCG@10" in text
 
 
-def test_max_batches_per_epoch_caps_the_optimizer_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    steps: list[int] = []
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per optimizer step the trainer takes while the test runs."""
+    taken: list[int] = []
     original = Trainer._step
 
     def counting_step(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        steps.append(1)
+        taken.append(1)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "_step", counting_step)
+    return taken
+
+
+def test_max_batches_per_epoch_caps_the_optimizer_steps(steps: list[int]) -> None:
     SASRec(max_len=8, dim=8, batch_size=4, epochs=3, max_batches_per_epoch=2, progress=False).fit(cycle_world())
     # 60 users -> 15+ batches of 4 per epoch uncapped; capped at 2 per epoch for 3 epochs.
     assert len(steps) == 6
@@ -151,15 +157,7 @@ def test_overlapping_windows_train_and_default_stride_is_the_plain_windows(split
         SASRec(TINY, window_stride=7)
 
 
-def test_epoch_repeats_make_each_epoch_several_fresh_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    steps: list[int] = []
-    original = Trainer._step
-
-    def counting_step(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        steps.append(1)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "_step", counting_step)
+def test_epoch_repeats_make_each_epoch_several_fresh_passes(steps: list[int]) -> None:
     settings = {"max_len": 8, "dim": 8, "batch_size": 20, "epochs": 2, "windows": "last", "progress": False}
     SASRec(settings).fit(cycle_world())
     assert len(steps) == 2 * 3  # 60 windows, batch 20
