@@ -97,10 +97,6 @@ def score_run(folder: Path, split: Split, exclude_history: bool, fingerprint: st
     return {**record, "run": folder.name, "test": result.summary(), "eval_path": result.extra["path"], "_per_user": per_user}
 
 
-def is_peer(run: dict[str, Any]) -> bool:
-    return run["library"] != "seqrec"
-
-
 def comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per model: seqrec's recipe (else its best config by mean test NDCG@10) against each peer
     library's best config (by mean test NDCG@10: the strongest peer row, chosen generously on

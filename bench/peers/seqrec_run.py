@@ -14,9 +14,10 @@ Configs:
 * ``bench``: the config ``bench/neural_ml100k.py`` chose on validation
   (``bench/results/neural_ml100k_<model>.json``, ``chosen_config``);
 * ``defaults``: the model's config class defaults;
-* ``recipe``: the model's section of ``configs/recipes/ml-100k.toml``, the training recipe
-  (``seqrec benchmark --dataset ml-100k --config configs/recipes/ml-100k.toml`` trains it) (chosen on the 3-seed mean of validation NDCG@10, see
-  ``bench/results/recipes_ml100k.md``), with the harness's stopping rule.
+* ``recipe``: the model's section of ``configs/recipes/ml-100k.toml``, the training recipe chosen
+  on the 3-seed mean of validation NDCG@10 (``bench/results/recipes_ml100k.md``), with the
+  harness's stopping rule (``seqrec benchmark --dataset ml-100k --config
+  configs/recipes/ml-100k.toml`` trains the same recipes with their own patience).
 
 usage: .venv/bin/python bench/peers/seqrec_run.py --model sasrec
            [--config matched|bench|recipe|defaults] [--seed 0] [--threads 1] [--cap-minutes 60] [--out DIR]
