@@ -111,8 +111,9 @@ def test_reference_attention_equals_the_fast_one() -> None:
         torch.testing.assert_close(fast_weights, slow_weights)
 
 
-def test_the_reference_path_of_the_whole_network_equals_the_fast_one() -> None:
-    net = network(n_heads=2)
+@pytest.mark.parametrize("key_rank", [0, 3])
+def test_the_reference_path_of_the_whole_network_equals_the_fast_one(key_rank: int) -> None:
+    net = network(n_heads=2, time_key_rank=key_rank)
     ids = torch.tensor([[0, 0, 3, 7, 1, 9], [2, 5, 8, 1, 3, 4]])
     times = torch.tensor([[0, 0, 10, 500, 90_000, 90_001], [1, 2, 3, 10**6, 10**7, 10**7]])
     with torch.no_grad():
@@ -151,6 +152,40 @@ def test_relative_bias_adds_a_position_weight_and_a_time_bucket_weight() -> None
     value = bias(3, buckets)
     assert value[0, 2].tolist() == pytest.approx([0.3 + 8, 0.2 + 7, 0.1 + 0])
     assert value[0, 1, 0].item() == pytest.approx(0.2 + 8)
+
+
+def test_keyed_time_bias_adds_each_keys_own_time_profile() -> None:
+    bias = RelativeAttentionBias(max_len=4, with_time=True, dim=2, key_rank=2)
+    assert bias.time_key is not None and bias.time_profile is not None
+    with torch.no_grad():
+        bias.position_weight.zero_()
+        assert bias.time_weight is not None
+        bias.time_weight.zero_()
+        bias.time_key.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0]]))  # a_j = (x_j0, 2 x_j1)
+        bias.time_profile.copy_(torch.stack([torch.arange(129.0), -torch.ones(129)], dim=1))  # G[b] = (b, -1)
+    times = torch.tensor([[100, 102, 112]])
+    # "current": row 1 (102): key 0 gap 2 -> ln 2 / 0.301 = 2.3 -> 2, key 1 -> 0; row 2 (112): 8, 7, 0.
+    buckets = relative_time_buckets(times, "current")
+    keys = torch.tensor([[[1.0, 0.0], [0.5, 1.0], [0.0, 3.0]]])  # [B, L, D]
+    value = bias(3, buckets, keys)
+    # a = [(1, 0), (0.5, 2), (0, 6)]: a_j . G[b_2j] = 1*8 + 0; 0.5*7 - 2; 0*0 - 6.
+    assert value[0, 2].tolist() == pytest.approx([8.0, 1.5, -6.0])
+    assert value[0, 1, :2].tolist() == pytest.approx([1.0 * 2, 0.5 * 0 - 2])
+
+
+def test_the_keyed_time_bias_is_off_by_default_and_keeps_causality() -> None:
+    plain = network()
+    assert all(block.relative_bias.time_key is None for block in plain.blocks)
+    net = network(time_reference="current", time_key_rank=3)
+    changed = IDS.clone()
+    changed[0, 3] = 15
+    later = TIMES.clone()
+    later[0, 3] = 10**8
+    before = encode(net, IDS, TIMES)
+    for ids, times in ((changed, TIMES), (IDS, later)):  # the item, then the time, at t + 1 = 3
+        after = encode(net, ids, times)
+        torch.testing.assert_close(before[:, :3], after[:, :3])
+        assert not torch.allclose(before[:, 3:], after[:, 3:])
 
 
 # -- causality and exact trimming ------------------------------------------------------------------------
@@ -410,6 +445,8 @@ def test_explanation_gives_each_history_item_its_weight_and_time_gap(fitted: HST
         ({"attention_dim": -1}, "attention_dim"),
         ({"attention_norm": "length"}, "attention_norm"),
         ({"time_reference": "later"}, "time_reference"),
+        ({"time_key_rank": -1}, "time_key_rank"),
+        ({"time_key_rank": 4, "relative_bias": "position"}, "time_key_rank"),
     ],
 )
 def test_bad_config_values_are_config_errors(values: dict[str, Any], field: str) -> None:

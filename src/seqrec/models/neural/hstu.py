@@ -147,9 +147,11 @@ def relative_time_buckets(timestamps: Tensor, reference: TimeReference) -> Tenso
 
 class RelativeAttentionBias(nn.Module):
     """``rab(p, t)[b, i, j]``: a learned weight per causal distance ``i - j`` plus, with time, a
-    learned weight per time bucket (:func:`relative_time_buckets`)."""
+    learned weight per time bucket (:func:`relative_time_buckets`) and, with ``key_rank`` R > 0
+    (an extension, not in the paper), a key-dependent time term ``a_j · G[bucket_ij]``: ``a_j =
+    W_a LayerNorm(x_j)`` (R numbers per key) and ``G`` a learned R-vector per bucket."""
 
-    def __init__(self, max_len: int, with_time: bool) -> None:
+    def __init__(self, max_len: int, with_time: bool, dim: int = 0, key_rank: int = 0) -> None:
         super().__init__()
         self.max_len = max_len
         self.position_weight = nn.Parameter(torch.empty(max_len).normal_(mean=0.0, std=0.02))
@@ -158,16 +160,29 @@ class RelativeAttentionBias(nn.Module):
             if with_time
             else None
         )
+        keyed = with_time and key_rank > 0
+        self.time_key = nn.Linear(dim, key_rank, bias=False) if keyed else None
+        self.time_profile = (
+            nn.Parameter(torch.empty(TIME_BUCKETS + 1, key_rank).normal_(mean=0.0, std=0.02))
+            if keyed
+            else None
+        )
 
-    def forward(self, length: int, buckets: Tensor | None) -> Tensor:
-        """Bias ``[B, L, L]`` (``[1, L, L]`` without time) for buckets ``[B, L, L]``; entries above
+    def forward(self, length: int, buckets: Tensor | None, keys: Tensor | None = None) -> Tensor:
+        """Bias ``[B, L, L]`` (``[1, L, L]`` without time) for buckets ``[B, L, L]``; ``keys``
+        ``[B, L, D]`` (the block's normalised input) feeds the key-dependent term. Entries above
         the diagonal are masked by the attention."""
         steps = torch.arange(length, device=self.position_weight.device)
         distance = (steps[:, None] - steps[None, :]).clamp(0, self.max_len - 1)  # [L, L], i - j
         bias = self.position_weight[distance][None]  # [1, L, L]
         if self.time_weight is None or buckets is None:
             return bias
-        return bias + self.time_weight[buckets]  # [B, L, L]
+        bias = bias + self.time_weight[buckets]  # [B, L, L]
+        if self.time_key is None or self.time_profile is None or keys is None:
+            return bias
+        per_key = self.time_key(keys)  # [B, L, R]: a_j
+        profile = self.time_profile[buckets]  # [B, L, L, R]: G[bucket_ij]
+        return bias + (profile * per_key[:, None, :, :]).sum(dim=-1)  # [B, L, L]
 
 
 # -- pointwise attention: the fast batched path and the explicit reference ------------------------
@@ -245,7 +260,10 @@ class HSTUBlock(nn.Module):
         self.output = nn.Linear(self.n_heads * self.linear_dim, self.dim)
         nn.init.xavier_uniform_(self.output.weight)
         self.relative_bias = RelativeAttentionBias(
-            config.max_len, config.relative_bias == "time_and_position"
+            config.max_len,
+            config.relative_bias == "time_and_position",
+            config.dim,
+            config.time_key_rank,
         )
 
     def _heads(self, x: Tensor, head_dim: int) -> Tensor:
@@ -257,10 +275,11 @@ class HSTUBlock(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """``x [B, L, D]``, time ``buckets [B, L, L]`` (or ``None``), ``scale [B, L, L]`` → new ``x``
         and the attention weights ``[B, H, L, L]`` (``reference``: the explicit loop path)."""
-        projected = F.silu(F.layer_norm(x, (self.dim,), eps=NORM_EPS) @ self.uvqk)  # eq. 1
+        normed = F.layer_norm(x, (self.dim,), eps=NORM_EPS)  # [B, L, D]
+        projected = F.silu(normed @ self.uvqk)  # eq. 1
         linear, attention = self.n_heads * self.linear_dim, self.n_heads * self.attention_dim
         u, v, q, k = torch.split(projected, [linear, linear, attention, attention], dim=-1)
-        bias = self.relative_bias(x.shape[1], buckets)  # [B or 1, L, L]
+        bias = self.relative_bias(x.shape[1], buckets, normed)  # [B or 1, L, L]
         attend = reference_pointwise_attention if reference else pointwise_attention
         attended, weights = attend(
             self._heads(q, self.attention_dim),
@@ -385,6 +404,11 @@ class HSTUConfig(NeuralConfig):
         "next",
         "Time gaps from the next item's timestamp (official; the last position's is its own) or the current one's.",
     )
+    time_key_rank: int = help_field(
+        0,
+        "Extension (not in the paper): R > 0 adds a key-dependent time bias a_j · G[bucket] of rank R, "
+        "so each item's weight can depend on its own time gap (0 = the official bias).",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared checks (negatives vs loss)
@@ -393,11 +417,15 @@ class HSTUConfig(NeuralConfig):
                 raise ConfigError(
                     f"HSTUConfig.{name} must be at least 1, got {getattr(self, name)}"
                 )
-        for name in ("attention_dim", "linear_dim"):
+        for name in ("attention_dim", "linear_dim", "time_key_rank"):
             if getattr(self, name) < 0:
                 raise ConfigError(
-                    f"HSTUConfig.{name} must be >= 0 (0 = dim // n_heads), got {getattr(self, name)}"
+                    f"HSTUConfig.{name} must be >= 0, got {getattr(self, name)}"
                 )
+        if self.time_key_rank and self.relative_bias != "time_and_position":
+            raise ConfigError(
+                "HSTUConfig.time_key_rank needs relative_bias='time_and_position' (it is a time bias)"
+            )
         if (self.attention_dim == 0 or self.linear_dim == 0) and self.dim % self.n_heads:
             raise ConfigError(
                 f"HSTUConfig.dim {self.dim} is not divisible by n_heads {self.n_heads}"
