@@ -111,9 +111,17 @@ def test_reference_attention_equals_the_fast_one() -> None:
         torch.testing.assert_close(fast_weights, slow_weights)
 
 
-@pytest.mark.parametrize("key_rank", [0, 3])
-def test_the_reference_path_of_the_whole_network_equals_the_fast_one(key_rank: int) -> None:
-    net = network(n_heads=2, time_key_rank=key_rank)
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"time_key_rank": 3}, {"time_key_rank": 2, "time_bucket_width": 0.1, "n_time_buckets": 300}],
+)
+def test_the_reference_path_of_the_whole_network_equals_the_fast_one(options: dict[str, Any]) -> None:
+    net = network(n_heads=2, **options)
+    buckets = options.get("n_time_buckets", 128)
+    for block in net.blocks:
+        assert isinstance(block.relative_bias, RelativeAttentionBias)
+        assert block.relative_bias.time_weight is not None
+        assert block.relative_bias.time_weight.shape == (buckets + 1,)
     ids = torch.tensor([[0, 0, 3, 7, 1, 9], [2, 5, 8, 1, 3, 4]])
     times = torch.tensor([[0, 0, 10, 500, 90_000, 90_001], [1, 2, 3, 10**6, 10**7, 10**7]])
     with torch.no_grad():
@@ -130,12 +138,17 @@ def test_time_buckets_by_hand() -> None:
     # floor(ln(max(|dt|, 1)) / 0.301): ln 1 = 0; ln 2 / 0.301 = 2.30; ln 10 / 0.301 = 7.65;
     # ln 86400 / 0.301 = 37.76; ln 1e6 / 0.301 = 45.90; |-10| as 10; ln 1e18 / 0.301 = 137.7 -> 128.
     assert time_buckets(gaps).tolist() == [0, 0, 2, 7, 37, 45, 7, 128]
+    # Finer buckets: ln 2 / 0.1 = 6.9; ln 10 / 0.1 = 23.0 -> 23; ln 86400 / 0.1 = 113.7 -> capped at 100.
+    assert time_buckets(gaps, 0.1, 100).tolist() == [0, 0, 6, 23, 100, 100, 23, 100]
 
 
 def test_query_time_is_the_next_timestamp_and_the_last_one_is_duplicated() -> None:
     times = torch.tensor([[0, 5, 7, 20]])
     assert query_timestamps(times, "next").tolist() == [[5, 7, 20, 20]]
     assert query_timestamps(times, "current").tolist() == [[0, 5, 7, 20]]
+    request = torch.tensor([31])  # the time the next item is asked for
+    assert query_timestamps(times, "next", request).tolist() == [[5, 7, 20, 31]]
+    assert query_timestamps(times, "current", request).tolist() == [[0, 5, 7, 20]]
 
 
 def test_relative_bias_adds_a_position_weight_and_a_time_bucket_weight() -> None:
@@ -175,7 +188,9 @@ def test_keyed_time_bias_adds_each_keys_own_time_profile() -> None:
 
 def test_the_keyed_time_bias_is_off_by_default_and_keeps_causality() -> None:
     plain = network()
-    assert all(block.relative_bias.time_key is None for block in plain.blocks)
+    for block in plain.blocks:
+        assert isinstance(block.relative_bias, RelativeAttentionBias)
+        assert block.relative_bias.time_key is None
     net = network(time_reference="current", time_key_rank=3)
     changed = IDS.clone()
     changed[0, 3] = 15
@@ -446,6 +461,8 @@ def test_explanation_gives_each_history_item_its_weight_and_time_gap(fitted: HST
         ({"attention_norm": "length"}, "attention_norm"),
         ({"time_reference": "later"}, "time_reference"),
         ({"time_key_rank": -1}, "time_key_rank"),
+        ({"time_bucket_width": 0.0}, "time_bucket_width"),
+        ({"n_time_buckets": 0}, "n_time_buckets"),
         ({"time_key_rank": 4, "relative_bias": "position"}, "time_key_rank"),
     ],
 )

@@ -80,6 +80,20 @@ Deviations from the official code, and why
   applies it; one ``dropout`` for the input embedding and the block output (both 0.2 in the code);
 * no jagged tensors, Triton kernels or KV cache: explicit masks on dense, left-padded batches.
 
+Options beyond the paper (off by default; the defaults are the official network)
+---------------------------------------------------------------------------------
+* ``time_key_rank`` R > 0 adds a key-dependent time term to the bias: ``a_j · G[bucket_ij]`` with
+  ``a_j = W_a LayerNorm(x_j)`` (R numbers per key, from the block's normalised input) and ``G`` a
+  learned R-vector per bucket. The official bias is one scalar per bucket shared by every item, so
+  it cannot make a consumable's weight peak at *its own* cycle (litter due after 30 days, coffee
+  after 7); this term can. On the shop world it did not help (``bench/results/hstu_shop.md``).
+* ``time_bucket_width`` / ``n_time_buckets``: the bucket formula's divisor (official 0.301, a
+  factor 1.35 per bucket, so a ±20% re-buy window spans about 1.4 buckets at a 30-day cycle) and
+  the largest bucket (official 128).
+* ``encode_with_attention(..., request_times=...)``: the last column's query time (with
+  ``time_reference="next"``), for callers that know when the next item is asked for; the
+  recommender's scoring does not pass it (the protocol gives histories only).
+
 Explanation: the pointwise attention of the last block's final query (averaged over heads) over
 the history, with each item's time gap to the last purchase (``seconds_before_last``). Pointwise
 weights are not a distribution: they do not sum to one and may be slightly negative (SiLU).
@@ -118,31 +132,43 @@ RelativeBias = Literal["time_and_position", "position"]
 
 
 # -- time buckets and the relative attention bias ------------------------------------------------
-def time_buckets(gaps: Tensor) -> Tensor:
-    """``floor(ln(max(|Δt|, 1)) / 0.301)`` clamped to ``[0, TIME_BUCKETS]`` (int64), for gaps in seconds.
+def time_buckets(gaps: Tensor, width: float = BUCKET_WIDTH, count: int = TIME_BUCKETS) -> Tensor:
+    """``floor(ln(max(|Δt|, 1)) / width)`` clamped to ``[0, count]`` (int64), for gaps in seconds
+    (official: width 0.301, count 128).
 
     Computed in float64 so that a gap on a bucket boundary lands where the formula puts it.
     """
     seconds = gaps.abs().clamp(min=1).to(torch.float64)
-    return torch.floor(torch.log(seconds) / BUCKET_WIDTH).long().clamp(0, TIME_BUCKETS)
+    return torch.floor(torch.log(seconds) / width).long().clamp(0, count)
 
 
-def query_timestamps(timestamps: Tensor, reference: TimeReference) -> Tensor:
+def query_timestamps(
+    timestamps: Tensor, reference: TimeReference, request_times: Tensor | None = None
+) -> Tensor:
     """The time each query position measures gaps from ``[B, L]``.
 
-    ``"next"`` (official): the timestamp of the following column, the last column's own timestamp
-    duplicated (the next item's time is unknown there). ``"current"``: the query's own timestamp.
+    ``"next"`` (official): the timestamp of the following column; the last column's is
+    ``request_times [B]`` when given (the time the next item is asked for: the official pipeline
+    passes the target's timestamp there), else its own timestamp duplicated. ``"current"``: the
+    query's own timestamp (``request_times`` is not read).
     """
     if reference == "current":
         return timestamps
-    return torch.cat([timestamps[:, 1:], timestamps[:, -1:]], dim=1)  # [B, L]
+    last = timestamps[:, -1:] if request_times is None else request_times.to(timestamps)[:, None]
+    return torch.cat([timestamps[:, 1:], last], dim=1)  # [B, L]
 
 
-def relative_time_buckets(timestamps: Tensor, reference: TimeReference) -> Tensor:
+def relative_time_buckets(
+    timestamps: Tensor,
+    reference: TimeReference,
+    request_times: Tensor | None = None,
+    width: float = BUCKET_WIDTH,
+    count: int = TIME_BUCKETS,
+) -> Tensor:
     """Bucket ``[B, L, L]`` of ``query_time[b, i] - timestamps[b, j]`` (computed once per forward,
     shared by the blocks)."""
-    gaps = query_timestamps(timestamps, reference)[:, :, None] - timestamps[:, None, :]  # [B, L, L]
-    return time_buckets(gaps)
+    queries = query_timestamps(timestamps, reference, request_times)  # [B, L]
+    return time_buckets(queries[:, :, None] - timestamps[:, None, :], width, count)
 
 
 class RelativeAttentionBias(nn.Module):
@@ -151,19 +177,26 @@ class RelativeAttentionBias(nn.Module):
     (an extension, not in the paper), a key-dependent time term ``a_j · G[bucket_ij]``: ``a_j =
     W_a LayerNorm(x_j)`` (R numbers per key) and ``G`` a learned R-vector per bucket."""
 
-    def __init__(self, max_len: int, with_time: bool, dim: int = 0, key_rank: int = 0) -> None:
+    def __init__(
+        self,
+        max_len: int,
+        with_time: bool,
+        dim: int = 0,
+        key_rank: int = 0,
+        n_buckets: int = TIME_BUCKETS,
+    ) -> None:
         super().__init__()
         self.max_len = max_len
         self.position_weight = nn.Parameter(torch.empty(max_len).normal_(mean=0.0, std=0.02))
         self.time_weight = (
-            nn.Parameter(torch.empty(TIME_BUCKETS + 1).normal_(mean=0.0, std=0.02))
+            nn.Parameter(torch.empty(n_buckets + 1).normal_(mean=0.0, std=0.02))
             if with_time
             else None
         )
         keyed = with_time and key_rank > 0
         self.time_key = nn.Linear(dim, key_rank, bias=False) if keyed else None
         self.time_profile = (
-            nn.Parameter(torch.empty(TIME_BUCKETS + 1, key_rank).normal_(mean=0.0, std=0.02))
+            nn.Parameter(torch.empty(n_buckets + 1, key_rank).normal_(mean=0.0, std=0.02))
             if keyed
             else None
         )
@@ -264,6 +297,7 @@ class HSTUBlock(nn.Module):
             config.relative_bias == "time_and_position",
             config.dim,
             config.time_key_rank,
+            config.n_time_buckets,
         )
 
     def _heads(self, x: Tensor, head_dim: int) -> Tensor:
@@ -312,6 +346,7 @@ class HSTUNetwork(SequenceNetwork):
         self.attention_norm: AttentionNorm = config.attention_norm
         self.time_reference: TimeReference = config.time_reference
         self.with_time = config.relative_bias == "time_and_position"
+        self.bucket_width, self.n_buckets = config.time_bucket_width, config.n_time_buckets
         self.item_embedding = nn.Embedding(n_items + 1, config.dim, padding_idx=PADDING)
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
@@ -343,13 +378,24 @@ class HSTUNetwork(SequenceNetwork):
         return self.encode_with_attention(input_ids, timestamps)[0]
 
     def encode_with_attention(
-        self, input_ids: Tensor, timestamps: Tensor, reference: bool = False
+        self,
+        input_ids: Tensor,
+        timestamps: Tensor,
+        reference: bool = False,
+        request_times: Tensor | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
         """Hidden states ``[B, L, D]`` (L2-normalised) and each block's weights ``[B, H, L, L]``;
-        ``reference`` runs the explicit loop attention (slow, for tests)."""
+        ``reference`` runs the explicit loop attention (slow, for tests); ``request_times [B]``:
+        the last column's query time (:func:`query_timestamps`)."""
         x = self._embed(input_ids)  # [B, L, D]
         scale = attention_scale(attention_allowed(input_ids), self.attention_norm, self.max_len)
-        buckets = relative_time_buckets(timestamps, self.time_reference) if self.with_time else None
+        buckets = (
+            relative_time_buckets(
+                timestamps, self.time_reference, request_times, self.bucket_width, self.n_buckets
+            )
+            if self.with_time
+            else None
+        )
         weights = []
         for block in self.blocks:
             x, block_weights = block(x, buckets, scale, reference)
@@ -404,6 +450,12 @@ class HSTUConfig(NeuralConfig):
         "next",
         "Time gaps from the next item's timestamp (official; the last position's is its own) or the current one's.",
     )
+    time_bucket_width: float = help_field(
+        BUCKET_WIDTH, "Time buckets are floor(ln |Δt| / width) (official 0.301: x1.35 per bucket)."
+    )
+    n_time_buckets: int = help_field(
+        TIME_BUCKETS, "Largest time bucket (gaps beyond it share it; official 128)."
+    )
     time_key_rank: int = help_field(
         0,
         "Extension (not in the paper): R > 0 adds a key-dependent time bias a_j · G[bucket] of rank R, "
@@ -432,6 +484,14 @@ class HSTUConfig(NeuralConfig):
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"HSTUConfig.dropout must lie in [0, 1), got {self.dropout}")
+        if not math.isfinite(self.time_bucket_width) or self.time_bucket_width <= 0:
+            raise ConfigError(
+                f"HSTUConfig.time_bucket_width must be positive, got {self.time_bucket_width}"
+            )
+        if self.n_time_buckets < 1:
+            raise ConfigError(
+                f"HSTUConfig.n_time_buckets must be at least 1, got {self.n_time_buckets}"
+            )
         if not math.isfinite(self.temperature) or self.temperature <= 0:
             raise ConfigError(f"HSTUConfig.temperature must be positive, got {self.temperature}")
 
