@@ -75,8 +75,12 @@ def stop_after_first_epoch(record: EpochRecord) -> None:
 
 @pytest.mark.parametrize(
     "recipe",
-    [{"loss": "gbce", "n_negatives": 4}, {"loss": "softmax", "warmup_epochs": 2, "adam_beta2": 0.98, "label_smoothing": 0.1}],
-    ids=["gbce", "warmup-across-the-resume"],
+    [
+        {"loss": "gbce", "n_negatives": 4},
+        {"loss": "softmax", "warmup_epochs": 2, "adam_beta2": 0.98, "label_smoothing": 0.1},
+        {"loss": "softmax", "ema_decay": 0.9},
+    ],
+    ids=["gbce", "warmup-across-the-resume", "weight-average-across-the-resume"],
 )
 def test_resume_after_interruption_reproduces_the_uninterrupted_run(
     split: Split, tmp_path: Path, recipe: dict[str, object]
@@ -268,7 +272,7 @@ def test_a_checkpoint_from_before_a_config_field_existed_resumes_at_its_neutral_
     directory = copy_of(two_epochs, tmp_path)
     state_file = directory / "epoch_0002" / "trainer_state.json"
     state = json.loads(state_file.read_text())
-    for added in ("negatives", "adam_beta2", "warmup_epochs", "label_smoothing", "window_stride", "epoch_repeats"):
+    for added in ("negatives", "adam_beta2", "warmup_epochs", "label_smoothing", "window_stride", "epoch_repeats", "ema_decay"):
         del state["config"][added]  # as written before the fields were added
     state_file.write_text(json.dumps(state))
     resume(directory, split, epochs=3)  # their neutral values train as before: accepted

@@ -138,6 +138,8 @@ def test_label_smoothing_changes_the_softmax_loss_as_torch_defines_it() -> None:
         ({"adam_beta2": 1.0}, r"SASRecConfig.adam_beta2 must be in \[0, 1\), got 1.0"),
         ({"warmup_epochs": -1}, "SASRecConfig.warmup_epochs must be >= 0, got -1"),
         ({"label_smoothing": 1.5}, r"SASRecConfig.label_smoothing must be in \[0, 1\), got 1.5"),
+        ({"ema_decay": 1.0}, r"SASRecConfig.ema_decay must be in \[0, 1\), got 1.0"),
+        ({"ema_decay": -0.1}, r"SASRecConfig.ema_decay must be in \[0, 1\), got -0.1"),
         ({"label_smoothing": 0.1, "loss": "bce"}, "label_smoothing=0.1 needs loss='softmax'.*got loss='bce'"),
     ],
 )
@@ -166,3 +168,59 @@ def test_epoch_repeats_make_each_epoch_several_fresh_passes(steps: list[int]) ->
     assert len(steps) == 2 * 3 * 3
     with pytest.raises(ConfigError, match="epoch_repeats must be >= 1, got 0"):
         SASRec(settings, epoch_repeats=0)
+
+
+def test_the_weight_average_is_the_exponential_moving_average_by_hand() -> None:
+    import torch
+
+    from seqrec.models.neural.trainer import weight_average
+
+    layer = torch.nn.Linear(2, 1, bias=False)
+    assert weight_average(layer, 0.0) is None  # type: ignore[arg-type]
+    average = weight_average(layer, 0.75)  # type: ignore[arg-type]
+    assert average is not None
+    seen = [[1.0, 2.0], [3.0, -2.0], [5.0, 6.0]]
+    for weights in seen:
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([weights]))
+        average.update_parameters(layer)
+    # the first update copies; then average = 0.75 * average + 0.25 * weights
+    first = np.array(seen[0])
+    second = 0.75 * first + 0.25 * np.array(seen[1])
+    third = 0.75 * second + 0.25 * np.array(seen[2])
+    np.testing.assert_allclose(average.module.weight.detach().numpy()[0], third, rtol=1e-6)
+
+
+def test_with_ema_decay_validation_and_the_kept_weights_are_the_average_of_every_step(
+    split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    decay = 0.8
+    after_each_step: list[dict[str, torch.Tensor]] = []
+    original = Trainer._step
+
+    def recording_step(self, network, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loss = original(self, network, *args, **kwargs)
+        after_each_step.append({k: v.detach().clone() for k, v in network.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(Trainer, "_step", recording_step)
+    # No validation: the network returned is the average after the last step.
+    model = SASRec(TINY, epochs=2, seed=4, ema_decay=decay, dropout=0.3).fit(split.train)
+    expected = dict(after_each_step[0])
+    for weights in after_each_step[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * weights[k] if weights[k].is_floating_point() else weights[k] for k in weights}
+    kept = model.require_network().state_dict()
+    assert len(after_each_step) > 2
+    for name, tensor in expected.items():
+        torch.testing.assert_close(kept[name], tensor, rtol=1e-5, atol=1e-6)
+    # not the raw weights of the last step
+    assert any(not torch.equal(kept[k], after_each_step[-1][k]) for k in kept if kept[k].is_floating_point())
+
+    # With validation, each epoch's metric is the average's, and the best epoch's average is kept.
+    after_each_step.clear()
+    validated = SASRec(TINY, epochs=2, seed=4, ema_decay=decay, dropout=0.3).fit(split.train, split.valid)
+    assert validated.training is not None
+    best = validated.training.records[validated.training.best_epoch - 1].metrics["NDCG@10"]
+    assert validation_metrics(validated.require_network(), split.valid, validated.config)["NDCG@10"] == pytest.approx(best)

@@ -9,6 +9,7 @@ complete one::
       epoch_0003/
         weights.safetensors         # the network after epoch 3
         best.safetensors            # the best validation epoch's weights so far (once there is one)
+        average.safetensors         # the moving average of the weights (with ema_decay > 0)
         trainer_state.safetensors   # optimizer tensors and RNG states
         trainer_state.json          # progress, the run's fingerprint (config, data), the optimizer's
                                     # other settings, and the byte count and SHA-256 of each file above
@@ -49,6 +50,7 @@ from torch import Tensor, nn
 LATEST = "latest"
 WEIGHTS = "weights.safetensors"
 BEST_WEIGHTS = "best.safetensors"
+AVERAGE = "average.safetensors"
 STATE_TENSORS = "trainer_state.safetensors"
 TRAINER_STATE = "trainer_state.json"
 FORMAT = 2
@@ -63,7 +65,7 @@ RESUMABLE_CHANGES = frozenset(
 
 ADDED_FIELDS: dict[str, object] = {
     "negatives": "sampled", "adam_beta2": 0.999, "warmup_epochs": 0, "label_smoothing": 0.0, "window_stride": 0, "epoch_repeats": 1,
-    "time_key_rank": 0, "time_bucket_width": 0.301, "n_time_buckets": 128,
+    "time_key_rank": 0, "time_bucket_width": 0.301, "n_time_buckets": 128, "ema_decay": 0.0,
 }
 """Config fields added after checkpoints already existed, with the value that trains exactly as
 before they existed: a checkpoint that lacks the field resumes when the config has that value."""
@@ -120,8 +122,10 @@ def save_checkpoint(
     generator: torch.Generator,
     progress: TrainingProgress,
     fingerprint: RunFingerprint,
+    average: nn.Module | None = None,
 ) -> Path:
-    """Write the checkpoint of ``progress.epochs_done``, point ``latest`` at it, drop older ones."""
+    """Write the checkpoint of ``progress.epochs_done``, point ``latest`` at it, drop older ones
+    (``average``: the moving average of the weights, saved beside them)."""
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     name = _epoch_name(progress.epochs_done)
@@ -129,6 +133,8 @@ def save_checkpoint(
     tensor_files = {WEIGHTS: state_dict_copy(network), STATE_TENSORS: optimizer_tensors | _rng_states(generator)}
     if best_weights is not None:
         tensor_files[BEST_WEIGHTS] = best_weights
+    if average is not None:
+        tensor_files[AVERAGE] = state_dict_copy(average)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
     try:
         files = {file: _write_synced(staging / file, save_tensors(tensors)) for file, tensors in tensor_files.items()}
@@ -282,8 +288,10 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     fingerprint: RunFingerprint,
+    average: nn.Module | None = None,
 ) -> tuple[TrainingProgress, dict[str, Tensor] | None]:
-    """Restore network, optimizer and RNG states in place; return progress and best weights.
+    """Restore network, optimizer, RNG states (and ``average``, the moving average of the
+    weights) in place; return progress and best weights.
 
     Uses the newest complete epoch folder (warning about each damaged file passed over). Raises
     :class:`CheckpointError` when none is complete, or when the checkpoint was made on other data
@@ -308,6 +316,8 @@ def load_checkpoint(
     try:
         network.load_state_dict(epoch.tensors[WEIGHTS])
         optimizer.load_state_dict(_join_optimizer_state(state_tensors, epoch.state["optimizer"]))
+        if average is not None:
+            average.load_state_dict(epoch.tensors[AVERAGE])
     except (RuntimeError, ValueError, KeyError) as error:  # the network's code changed since
         raise CheckpointError(f"{epoch.folder}: the checkpoint does not fit this network: {error}") from None
     _restore_rng_states(state_tensors, generator)

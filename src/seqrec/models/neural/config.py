@@ -55,6 +55,11 @@ class NeuralConfig:
     label_smoothing: float = help_field(
         0.0, "Label smoothing of the full-softmax loss (Szegedy et al. 2016; 0 = none; loss='softmax' only)."
     )
+    ema_decay: float = help_field(
+        0.0,
+        "Validate and keep an exponential moving average of the weights, updated after every step "
+        "with this decay (0.99: about the last 100 steps; 0 = off, the raw weights).",
+    )
     loss: Literal[LossName] = help_field(
         "softmax", "Loss: softmax | bce | sampled_softmax | gbce | bpr_max (see neural/losses.py)."
     )
@@ -125,6 +130,8 @@ def check_recipe(config: NeuralConfig) -> None:
         raise ConfigError(f"{name}.epoch_repeats must be >= 1, got {config.epoch_repeats!r}")
     if config.warmup_epochs < 0:
         raise ConfigError(f"{name}.warmup_epochs must be >= 0, got {config.warmup_epochs!r}")
+    if not 0.0 <= config.ema_decay < 1.0:
+        raise ConfigError(f"{name}.ema_decay must be in [0, 1), got {config.ema_decay!r}")
     if not 0.0 <= config.label_smoothing < 1.0:
         raise ConfigError(f"{name}.label_smoothing must be in [0, 1), got {config.label_smoothing!r}")
     if config.label_smoothing > 0 and config.loss != "softmax":
