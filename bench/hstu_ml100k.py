@@ -14,7 +14,8 @@ short: its validation curve climbs slowly and unevenly).
   stride 25, label smoothing 0.1, a 3-epoch warm-up), the official loss and learning rate (sampled
   softmax with 128 uniform negatives per position, lr 1e-3) and the official 200 items; round 2
   varies one setting at a time around the round-1 winner; round 3 adds the weight average of
-  SASRec's recipe (``ema_decay=0.99``) to the best so far. The config with the best validation
+  SASRec's recipe (``ema_decay=0.99``) to the best so far, and round 4 adds to that each other
+  round-2 change that beat round 1's winner (greedy forward selection). The config with the best validation
   NDCG@10 is then run with every seed and evaluated on the test targets.
 
 Reported per model: test HR@10 / NDCG@10 over the seeds (mean ± population std, and the spread
@@ -227,6 +228,19 @@ def main() -> None:
     chosen = max(search, key=lambda r: r["valid_NDCG@10"])["config"]
     if args.round2 == "all":
         search += [run("hstu", {**chosen, **change}, seeds[0], "round 3") for change in ROUND3]
+        chosen = max(search, key=lambda r: r["valid_NDCG@10"])["config"]
+        # round 4: every other round-2 change that beat round 1's winner, on top of the best so far
+        winner = max(r["valid_NDCG@10"] for r in search if r["stage"] == "round 1")
+        helped = [
+            {key: value for key, value in r["config"].items() if key not in best}
+            for r in search
+            if r["stage"] == "round 2" and r["valid_NDCG@10"] > winner
+        ]
+        search += [
+            run("hstu", {**chosen, **change}, seeds[0], "round 4")
+            for change in helped
+            if not change.items() <= chosen.items()
+        ]
         chosen = max(search, key=lambda r: r["valid_NDCG@10"])["config"]
     sasrec = load_config_file(RECIPES, ["sasrec"])["sasrec"]
     final = {
