@@ -40,7 +40,13 @@ from hstu_shop import COMMON, item_cycles, part_shares
 from seqrec.data.shop import make_shop_dataset
 from seqrec.data.splits import leave_one_out
 from seqrec.evaluation.metrics import ndcg, pessimistic_ranks
-from seqrec.models.neural.hstu import HSTU, HSTUNetwork, relative_time_buckets
+from seqrec.models.neural.hstu import (
+    HSTU,
+    NORM_EPS,
+    HSTUNetwork,
+    attention_allowed,
+    relative_time_buckets,
+)
 
 REBUY_SHARE = 0.95
 """A test target counts as a re-buy when the re-buy part holds at least this share of its probability."""
@@ -68,10 +74,10 @@ def largest_keyed_term(network: HSTUNetwork, inputs: torch.Tensor, times: torch.
         times, network.time_reference, None, network.bucket_width, network.n_buckets
     )
     normed = torch.nn.functional.layer_norm(
-        network._embed(inputs), (network.dim,), eps=1e-6
-    )  # the first block's normalised input
-    term = (bias.time_profile[buckets] * bias.time_key(normed)[:, None]).sum(-1)  # [1, L, L]
-    allowed = torch.ones_like(term, dtype=torch.bool).tril() & (inputs != 0)[:, None, :]
+        network._embed(inputs), (network.dim,), eps=NORM_EPS
+    )  # the first block's normalised input (network.eval(): no dropout)
+    term = bias.key_time_term(buckets, normed)  # [1, L, L]
+    allowed = attention_allowed(inputs)
     return float(term[allowed].detach().abs().max())
 
 

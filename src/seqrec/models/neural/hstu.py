@@ -221,9 +221,14 @@ class RelativeAttentionBias(nn.Module):
         bias = bias + self.time_weight[buckets]  # [B, L, L]
         if self.time_key is None or self.time_profile is None or keys is None:
             return bias
+        return bias + self.key_time_term(buckets, keys)
+
+    def key_time_term(self, buckets: Tensor, keys: Tensor) -> Tensor:
+        """The key-dependent time term ``a_j · G[bucket_ij]`` ``[B, L, L]`` (needs ``key_rank`` > 0)."""
+        assert self.time_key is not None and self.time_profile is not None
         per_key = self.time_key(keys)  # [B, L, R]: a_j
         profile = self.time_profile[buckets]  # [B, L, L, R]: G[bucket_ij]
-        return bias + (profile * per_key[:, None, :, :]).sum(dim=-1)  # [B, L, L]
+        return (profile * per_key[:, None, :, :]).sum(dim=-1)  # [B, L, L]
 
 
 # -- pointwise attention: the fast batched path and the explicit reference ------------------------
