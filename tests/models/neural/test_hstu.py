@@ -21,6 +21,7 @@ from seqrec.models.neural.hstu import (
     RelativeAttentionBias,
     attention_allowed,
     attention_scale,
+    latest_purchases,
     pointwise_attention,
     query_timestamps,
     reference_pointwise_attention,
@@ -203,6 +204,54 @@ def test_the_keyed_time_bias_is_off_by_default_and_keeps_causality() -> None:
         assert not torch.allclose(before[:, 3:], after[:, 3:])
 
 
+# -- the repeat term (an extension) -----------------------------------------------------------------
+def test_latest_purchases_by_hand() -> None:
+    """Items 0 | 5 7 5 2 7: query 3 sees 7 (col 2) and 5 (col 3, not col 1); query 5 sees 5 (3), 2, 7 (5)."""
+    latest = latest_purchases(torch.tensor([[0, 5, 7, 5, 2, 7]]))[0]
+    expected = {1: [1], 2: [1, 2], 3: [2, 3], 4: [2, 3, 4], 5: [3, 4, 5]}
+    assert latest[0].sum() == 0  # a padding query sees nothing
+    for query, keys in expected.items():
+        assert torch.nonzero(latest[query]).flatten().tolist() == keys
+
+
+def test_the_repeat_term_adds_the_weighted_embeddings_of_the_latest_purchases() -> None:
+    """hidden = the plain network's output + sum over latest purchases of r_item · P[bucket] · Ê_item."""
+    plain = network(time_reference="current")
+    net = network(time_reference="current", repeat_rank=2)
+    assert plain.repeat is None and net.repeat is not None
+    net.load_state_dict({**plain.state_dict(), **{k: v for k, v in net.state_dict().items() if k.startswith("repeat.")}})
+    torch.testing.assert_close(encode(net, IDS, TIMES), encode(plain, IDS, TIMES))  # P starts at zero
+    with torch.no_grad():
+        net.repeat.profile.normal_()
+    ids, times = torch.tensor([[3, 7, 3, 9]]), torch.tensor([[0, 10, 1_000, 100_000]])
+    hidden, reference = encode(net, ids, times), encode(plain, ids, times)
+    table = net.item_embedding.weight
+    expected = reference.clone()
+    for query, keys in {0: [0], 1: [0, 1], 2: [1, 2], 3: [1, 2, 3]}.items():  # latest purchases by hand
+        for key in keys:
+            gap = int(times[0, query] - times[0, key])
+            bucket = min(max(math.floor(math.log(max(gap, 1)) / 0.301), 0), 128)
+            with torch.no_grad():
+                weight = float(net.repeat.item_rank.weight[ids[0, key]] @ net.repeat.profile[bucket])
+                expected[0, query] += weight * table[ids[0, key]] / table[ids[0, key]].norm()
+    torch.testing.assert_close(hidden, expected)
+
+
+def test_the_repeat_term_keeps_causality() -> None:
+    net = network(time_reference="current", repeat_rank=3)
+    with torch.no_grad():
+        net.repeat.profile.normal_()
+    changed = IDS.clone()
+    changed[0, 3] = 3  # a repeat of column 1's item at t + 1 = 3
+    later = TIMES.clone()
+    later[0, 3] = 10**8
+    before = encode(net, IDS, TIMES)
+    for ids, times in ((changed, TIMES), (IDS, later)):
+        after = encode(net, ids, times)
+        torch.testing.assert_close(before[:, :3], after[:, :3])
+        assert not torch.allclose(before[:, 3:], after[:, 3:])
+
+
 # -- causality and exact trimming ------------------------------------------------------------------------
 IDS = torch.tensor([[0, 3, 7, 1, 9, 4]])
 TIMES = torch.tensor([[0, 100, 200, 5_000, 90_000, 10**6]])
@@ -244,10 +293,13 @@ def test_current_time_reference_sees_no_later_timestamp() -> None:
     assert not torch.allclose(before[:, 3:], after[:, 3:])
 
 
-@pytest.mark.parametrize("norm", ["max_len", "visible"])
-def test_leading_padding_can_be_dropped_without_changing_anything(norm: str) -> None:
-    net = network(attention_norm=norm)
-    ids = torch.tensor([[0, 0, 0, 5, 6, 7]])
+@pytest.mark.parametrize("options", [{"attention_norm": "max_len"}, {"attention_norm": "visible"}, {"repeat_rank": 2}])
+def test_leading_padding_can_be_dropped_without_changing_anything(options: dict[str, Any]) -> None:
+    net = network(**options)
+    if net.repeat is not None:
+        with torch.no_grad():
+            net.repeat.profile.normal_()
+    ids = torch.tensor([[0, 0, 0, 5, 6, 5]])
     times = torch.tensor([[0, 0, 0, 10, 5_000, 10**6]])
     torch.testing.assert_close(
         encode(net, ids, times)[:, 3:], encode(net, ids[:, 3:], times[:, 3:])
@@ -464,6 +516,8 @@ def test_explanation_gives_each_history_item_its_weight_and_time_gap(fitted: HST
         ({"time_bucket_width": 0.0}, "time_bucket_width"),
         ({"n_time_buckets": 0}, "n_time_buckets"),
         ({"time_key_rank": 4, "relative_bias": "position"}, "time_key_rank"),
+        ({"repeat_rank": -1}, "repeat_rank"),
+        ({"repeat_rank": 4, "relative_bias": "position"}, "repeat_rank"),
     ],
 )
 def test_bad_config_values_are_config_errors(values: dict[str, Any], field: str) -> None:

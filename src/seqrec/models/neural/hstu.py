@@ -95,6 +95,17 @@ Options beyond the paper (off by default; the defaults are the official network)
   16 and gaps from the current item's time, it lifts HSTU from 0.313 to 0.346 NDCG@10 (SASRec
   0.329) and on re-buy targets from 0.474 to 0.513, far from what the times allow (a hand-written
   rule that reads them reaches 0.849 there).
+* ``repeat_rank`` R > 0 adds a repeat term to the output (ours; a copy path in the spirit of
+  RepeatNet, Ren et al. 2019, but read off the clock): ``hidden_i = norm(x_i) + sum_j w_ij Ê_j``
+  over the *latest* purchase ``j <= i`` of each item in the history, with ``Ê_j`` that item's own
+  normalised output embedding and ``w_ij = r_item(j) · P[bucket_ij]`` (a learned R-vector per item
+  and per time bucket, ``P`` starting at zero, so training starts from the plain network). Since
+  scores are dot products with the normalised item table, the term adds about ``w_ij`` to the score
+  of the item bought at ``j`` (plus ``w_ij`` times its cosine to every other item): a per-item
+  curve over the time since its last purchase, which can rise when a consumable comes due and fall
+  right after it was bought — what the attention's bias, mixed into a normalised hidden state,
+  learns only weakly here (``bench/results/hstu_shop_attention.md``). It reads the same time
+  buckets as the attention (``time_reference``). The explanation still shows the attention only.
 * ``time_bucket_width`` / ``n_time_buckets``: the bucket formula's divisor (official 0.301, a
   factor 1.35 per bucket, so a ±20% re-buy window spans about 1.4 buckets at a 30-day cycle) and
   the largest bucket (official 128).
@@ -290,6 +301,36 @@ def reference_pointwise_attention(
     return out, weights
 
 
+def latest_purchases(input_ids: Tensor) -> Tensor:
+    """Boolean ``[B, L, L]``: key ``j`` is, for query ``i``, the latest purchase of its item that the
+    query may see — ``j <= i``, ``j`` is an item, and the same item does not come again in ``(j, i]``."""
+    length = input_ids.shape[1]
+    same = input_ids[:, :, None] == input_ids[:, None, :]  # [B, j, j']
+    after = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).triu(diagonal=1)  # j' > j
+    again = torch.cumsum((same & after).to(torch.int32), dim=-1)  # [B, j, i]: repeats of item j in (j, i]
+    return attention_allowed(input_ids) & (again.transpose(1, 2) == 0)  # [B, i, j]
+
+
+class RepeatTerm(nn.Module):
+    """The repeat term of ``repeat_rank`` (an extension, see the module docstring): per query ``i``
+    and latest purchase ``j``, the weight ``w_ij = r_item(j) · P[bucket_ij]`` of that item's own
+    output embedding."""
+
+    def __init__(self, n_items: int, rank: int, n_buckets: int) -> None:
+        super().__init__()
+        self.item_rank = nn.Embedding(n_items + 1, rank, padding_idx=PADDING)
+        nn.init.normal_(self.item_rank.weight, mean=0.0, std=0.02)
+        with torch.no_grad():
+            self.item_rank.weight[PADDING].zero_()
+        self.profile = nn.Parameter(torch.zeros(n_buckets + 1, rank))  # P: 0 = no repeat term yet
+
+    def weights(self, input_ids: Tensor, buckets: Tensor) -> Tensor:
+        """``w_ij`` ``[B, L, L]``, zero except at each query's latest purchases."""
+        per_item = self.item_rank(input_ids)  # [B, L, R]: r_item(j)
+        curve = (self.profile[buckets] * per_item[:, None, :, :]).sum(dim=-1)  # [B, L, L]
+        return curve * latest_purchases(input_ids).to(curve.dtype)
+
+
 class HSTUBlock(nn.Module):
     """One HSTU layer (paper eq. 1-3; the code's ``SequentialTransductionUnitJagged``)."""
 
@@ -364,6 +405,9 @@ class HSTUNetwork(SequenceNetwork):
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(HSTUBlock(config) for _ in range(config.n_layers))
+        self.repeat = (
+            RepeatTerm(n_items, config.repeat_rank, config.n_time_buckets) if config.repeat_rank else None
+        )
         with torch.no_grad():
             nn.init.trunc_normal_(self.item_embedding.weight, mean=0.0, std=0.02, a=-0.04, b=0.04)
             self.item_embedding.weight[PADDING].zero_()
@@ -397,7 +441,8 @@ class HSTUNetwork(SequenceNetwork):
         reference: bool = False,
         request_times: Tensor | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
-        """Hidden states ``[B, L, D]`` (L2-normalised) and each block's weights ``[B, H, L, L]``;
+        """Hidden states ``[B, L, D]`` (L2-normalised, plus the repeat term with ``repeat_rank``) and
+        each block's weights ``[B, H, L, L]``;
         ``reference`` runs the explicit loop attention (slow, for tests); ``request_times [B]``:
         the last column's query time (:func:`query_timestamps`)."""
         x = self._embed(input_ids)  # [B, L, D]
@@ -413,7 +458,11 @@ class HSTUNetwork(SequenceNetwork):
         for block in self.blocks:
             x, block_weights = block(x, buckets, scale, reference)
             weights.append(block_weights)
-        return l2_normalised(x), weights
+        hidden = l2_normalised(x)
+        if self.repeat is not None and buckets is not None:
+            bought = l2_normalised(self.item_embedding(input_ids))  # [B, L, D]: Ê of each purchase
+            hidden = hidden + self.repeat.weights(input_ids, buckets) @ bought  # [B, L, D]
+        return hidden, weights
 
     def item_embeddings(self) -> Tensor:
         return l2_normalised(self.item_embedding.weight)  # [n_items + 1, D], row 0 stays 0
@@ -474,6 +523,11 @@ class HSTUConfig(NeuralConfig):
         "Extension (not in the paper): R > 0 adds a key-dependent time bias a_j · G[bucket] of rank R, "
         "so each item's weight can depend on its own time gap (0 = the official bias).",
     )
+    repeat_rank: int = help_field(
+        0,
+        "Extension (not in the paper): R > 0 adds each history item's own embedding to the output, "
+        "weighted by a rank-R curve over the time since its latest purchase (0 = the official network).",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the shared checks (negatives vs loss)
@@ -482,15 +536,16 @@ class HSTUConfig(NeuralConfig):
                 raise ConfigError(
                     f"HSTUConfig.{name} must be at least 1, got {getattr(self, name)}"
                 )
-        for name in ("attention_dim", "linear_dim", "time_key_rank"):
+        for name in ("attention_dim", "linear_dim", "time_key_rank", "repeat_rank"):
             if getattr(self, name) < 0:
                 raise ConfigError(
                     f"HSTUConfig.{name} must be >= 0, got {getattr(self, name)}"
                 )
-        if self.time_key_rank and self.relative_bias != "time_and_position":
-            raise ConfigError(
-                "HSTUConfig.time_key_rank needs relative_bias='time_and_position' (it is a time bias)"
-            )
+        for name in ("time_key_rank", "repeat_rank"):
+            if getattr(self, name) and self.relative_bias != "time_and_position":
+                raise ConfigError(
+                    f"HSTUConfig.{name} needs relative_bias='time_and_position' (it reads the time buckets)"
+                )
         if (self.attention_dim == 0 or self.linear_dim == 0) and self.dim % self.n_heads:
             raise ConfigError(
                 f"HSTUConfig.dim {self.dim} is not divisible by n_heads {self.n_heads}"
