@@ -72,3 +72,21 @@ def test_explanation_rows_name_history_positions(model: GRU4Rec) -> None:
     explanation = model.explain([2, 3, 4], 5)
     assert explanation.kind == "gradient_x_input"
     assert sorted((row["position"], row["item"]) for row in explanation.evidence) == [(0, 2), (1, 3), (2, 4)]
+
+
+def test_output_dense_is_a_linear_map_of_the_gru_output() -> None:
+    """``output_dense``: the hidden state is ``W h + b`` of the plain network's, zeros at padding."""
+    torch.manual_seed(0)
+    config = GRU4RecConfig(max_len=6, dim=8, dropout_embed=0.0, dropout_hidden=0.0, output_dense=True)
+    dense = GRU4RecNetwork(20, config).eval()
+    assert dense.output_dense is not None
+    plain = GRU4RecNetwork(20, GRU4RecConfig(max_len=6, dim=8, dropout_embed=0.0, dropout_hidden=0.0)).eval()
+    plain.load_state_dict({k: v for k, v in dense.state_dict().items() if not k.startswith("output_dense.")})
+    with torch.no_grad():
+        dense.output_dense.bias.normal_()
+        inputs = torch.tensor([[0, 0, 3, 7, 1, 9], [2, 5, 8, 11, 13, 17]])
+        hidden, reference = dense.encode(inputs), plain.encode(inputs)
+    expected = reference @ dense.output_dense.weight.T + dense.output_dense.bias
+    torch.testing.assert_close(hidden[1], expected[1])
+    torch.testing.assert_close(hidden[0, 2:], expected[0, 2:])
+    assert float(hidden[0, :2].abs().max()) == 0.0

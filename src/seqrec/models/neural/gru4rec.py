@@ -15,6 +15,12 @@ The network, as in the official code:
 * ``n_layers`` GRU layers (Cho et al. 2014) with dropout on their outputs (``dropout_hidden``);
 * the score of item ``i`` is ``h_t · Wy_i + By_i`` (output embedding and bias).
 
+Option not in the official code, ``output_dense`` (off by default): a linear layer between the
+GRU's output and the scoring, ``(W h_t + b) · Wy_i + By_i``, as RecBole's GRU4Rec has. The GRU's
+output is a tanh, bounded in ``[-1, 1]`` per unit, so without the layer a confident score needs
+large item embeddings, which with ``constrained_embedding`` are also the GRU's inputs; the
+layer lets the score's scale and the input scale differ.
+
 Deviations:
 
 * training: the official code uses *session-parallel mini-batches* and carries the hidden state
@@ -80,6 +86,7 @@ class GRU4RecNetwork(SequenceNetwork):
             input_dim, dim, num_layers=n_layers, batch_first=True, dropout=config.dropout_hidden if n_layers > 1 else 0.0
         )
         self.hidden_dropout = nn.Dropout(config.dropout_hidden)
+        self.output_dense = nn.Linear(dim, dim) if config.output_dense else None
         self._init_weights(input_dim, dim)
 
     def _init_weights(self, input_dim: int, dim: int) -> None:
@@ -93,6 +100,9 @@ class GRU4RecNetwork(SequenceNetwork):
                     _glorot_uniform_(gate, fan_in, dim)
             else:
                 nn.init.zeros_(parameter)
+        if self.output_dense is not None:
+            _glorot_uniform_(self.output_dense.weight, dim, dim)
+            nn.init.zeros_(self.output_dense.bias)
         with torch.no_grad():
             self.output_embedding.weight[PADDING].zero_()
             if self.input_embedding is not None:
@@ -125,8 +135,11 @@ class GRU4RecNetwork(SequenceNetwork):
         right_out, _ = pad_packed_sequence(outputs, batch_first=True, total_length=length)  # [B, L, D]
         from_right = (steps - pad).clamp(min=0)  # left column s reads right column s - pad
         left_out = right_out.gather(1, from_right[..., None].expand(-1, -1, right_out.shape[-1]))
-        left_out = left_out * (steps >= pad).unsqueeze(-1).to(left_out.dtype)  # zeros at padding
-        return self.hidden_dropout(left_out)
+        real = (steps >= pad).unsqueeze(-1).to(left_out.dtype)  # [B, L, 1]
+        hidden = self.hidden_dropout(left_out * real)  # zeros at padding
+        if self.output_dense is not None:
+            hidden = self.output_dense(hidden) * real
+        return hidden
 
     def item_embeddings(self) -> Tensor:
         return self.output_embedding.weight  # [n_items + 1, D]
@@ -145,6 +158,9 @@ class GRU4RecConfig(NeuralConfig):
     dropout_hidden: float = help_field(0.2, "Dropout on the GRU outputs.")
     constrained_embedding: bool = help_field(True, "Share the input embedding with the output embedding Wy.")
     embedding_dim: int = help_field(0, "Input embedding size without constrained_embedding (0 = dim).")
+    output_dense: bool = help_field(
+        False, "A linear layer from the GRU output to the scoring space (RecBole's GRU4Rec; not in the official code)."
+    )
     loss: Literal[LossName] = help_field("bpr_max", "Loss (see NeuralConfig); GRU4Rec's own are bpr_max and softmax.")
     n_negatives: int = help_field(1024, "Negatives per batch for the sampled losses (official n_sample: 2048).")
     sample_alpha: float = help_field(0.5, "Negative sampling exponent alpha (0 uniform, 1 popularity).")
