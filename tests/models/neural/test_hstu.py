@@ -500,6 +500,25 @@ def test_explanation_gives_each_history_item_its_weight_and_time_gap(fitted: HST
     )
     with pytest.raises(ValueError, match="timestamps"):
         fitted.explain(history, 2, timestamps=[1, 2])
+    assert fitted.repeat_weights(history, times) is None
+    assert all("repeat_weight" not in row for row in explanation.evidence)
+
+
+def test_explanation_gives_the_repeat_weight_of_each_latest_purchase() -> None:
+    from seqrec.testing import cycle_world
+
+    model = HSTU({**TINY, "repeat_rank": 2}, epochs=2).fit(cycle_world())
+    network_ = model.require_network()
+    assert isinstance(network_, HSTUNetwork) and network_.repeat is not None
+    with torch.no_grad():
+        network_.repeat.profile.normal_()
+    history, times = [3, 4, 3, 1], [0, 3_600, 86_400, 2 * 86_400]
+    weights = model.repeat_weights(history, times)
+    assert weights is not None and weights[0] == 0.0 and (weights[1:] != 0).all()  # item 3's first purchase is not its latest
+    explanation = model.explain(history, 3, timestamps=times)
+    rows = sorted(explanation.evidence, key=lambda row: row["position"])
+    assert [row["repeat_weight"] for row in rows] == pytest.approx(weights.tolist())
+    assert f"repeat term adds {weights[2]:+.3f}" in explanation.summary and "1.0 days before the last" in explanation.summary
 
 
 @pytest.mark.parametrize(

@@ -105,7 +105,8 @@ Options beyond the paper (off by default; the defaults are the official network)
   curve over the time since its last purchase, which can rise when a consumable comes due and fall
   right after it was bought — what the attention's bias, mixed into a normalised hidden state,
   learns only weakly here (``bench/results/hstu_shop_attention.md``). It reads the same time
-  buckets as the attention (``time_reference``). The explanation still shows the attention only.
+  buckets as the attention (``time_reference``). The explanation adds each row's
+  ``repeat_weight`` and, for an item in the history, the weight of its latest purchase.
 * ``time_bucket_width`` / ``n_time_buckets``: the bucket formula's divisor (official 0.301, a
   factor 1.35 per bucket, so a ±20% re-buy window spans about 1.4 buckets at a 30-day cycle) and
   the largest bucket (official 128).
@@ -631,12 +632,37 @@ class HSTU(NeuralRecommender[HSTUConfig]):
         with torch.no_grad():
             score = float(network.logits(hidden)[0, int(item)])
         times = list(timestamps) if timestamps is not None else list(range(len(history)))
-        return attention_explanation(
-            self.name,
-            item,
-            history,
-            tail,
-            f"HSTU scores item {item} at {score:.3f}",
-            "; predicting the next item it",
-            timestamps=times,
+        summary = f"HSTU scores item {item} at {score:.3f}"
+        repeat = self.repeat_weights(history, timestamps)
+        if repeat is not None and int(item) in history[len(history) - len(repeat) :]:
+            latest = len(history) - 1 - list(reversed(list(history))).index(int(item))
+            gap = int(times[-1]) - int(times[latest])
+            summary += (
+                f" (its repeat term adds {repeat[latest - (len(history) - len(repeat))]:+.3f} for its "
+                f"purchase {gap / 86_400:.1f} days before the last)"
+            )
+        explanation = attention_explanation(
+            self.name, item, history, tail, summary, "; predicting the next item it", timestamps=times
         )
+        if repeat is not None:
+            offset = len(history) - len(repeat)
+            for row in explanation.evidence:
+                row["repeat_weight"] = float(repeat[row["position"] - offset])
+        return explanation
+
+    def repeat_weights(
+        self, history: Sequence[int], timestamps: Sequence[int] | None = None
+    ) -> np.ndarray | None:
+        """With ``repeat_rank``: the repeat term's weight ``w`` of each position of the history's
+        tail for the final query (0 except at each item's latest purchase); ``None`` without it."""
+        network, inputs, times = self.timed_history_input(history, timestamps)
+        assert isinstance(network, HSTUNetwork)
+        if network.repeat is None:
+            return None
+        with torch.no_grad():
+            buckets = relative_time_buckets(
+                times, network.time_reference, None, network.bucket_width, network.n_buckets
+            )
+            weights = network.repeat.weights(inputs, buckets)[0, -1]  # [L]
+        shown = min(len(history), inputs.shape[1])
+        return weights[inputs.shape[1] - shown :].cpu().numpy().astype(np.float64)
