@@ -105,7 +105,10 @@ Options beyond the paper (off by default; the defaults are the official network)
   curve over the time since its last purchase, which can rise when a consumable comes due and fall
   right after it was bought — what the attention's bias, mixed into a normalised hidden state,
   learns only weakly here (``bench/results/hstu_shop_attention.md``). It reads the same time
-  buckets as the attention (``time_reference``). The explanation adds each row's
+  buckets as the attention (``time_reference``). On the shop world (``bench/results/hstu_shop.md``,
+  3 seeds; with the keyed bias above, batch 16, gaps from the current item's time) it lifts re-buy
+  NDCG@10 from 0.513 to 0.724 (the observable oracle: 0.789; SASRec 0.470) and all targets from
+  0.346 to 0.415; with every gap in one bucket (no clock) re-buys stay at 0.483. The explanation adds each row's
   ``repeat_weight`` and, for an item in the history, the weight of its latest purchase.
 * ``time_bucket_width`` / ``n_time_buckets``: the bucket formula's divisor (official 0.301, a
   factor 1.35 per bucket, so a ±20% re-buy window spans about 1.4 buckets at a 30-day cycle) and
