@@ -650,7 +650,7 @@ class HSTU(NeuralRecommender[HSTUConfig]):
         if repeat is not None:
             offset = len(history) - len(repeat)
             for row in explanation.evidence:
-                row["repeat_weight"] = float(repeat[row["position"] - offset])
+                row["repeat_weight"] = float(repeat[row["position"] - offset]) + 0.0  # no -0.0
         return explanation
 
     def repeat_weights(
