@@ -45,7 +45,6 @@ from seqrec.models.neural.hstu import (
     NORM_EPS,
     HSTUNetwork,
     attention_allowed,
-    relative_time_buckets,
 )
 
 REBUY_SHARE = 0.95
@@ -70,9 +69,7 @@ def largest_keyed_term(network: HSTUNetwork, inputs: torch.Tensor, times: torch.
     bias = network.blocks[0].relative_bias
     if bias.time_key is None or bias.time_profile is None:
         return 0.0
-    buckets = relative_time_buckets(
-        times, network.time_reference, None, network.bucket_width, network.n_buckets
-    )
+    buckets = network.time_buckets(times)
     normed = torch.nn.functional.layer_norm(
         network._embed(inputs), (network.dim,), eps=NORM_EPS
     )  # the first block's normalised input (network.eval(): no dropout)

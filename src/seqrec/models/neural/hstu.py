@@ -451,13 +451,7 @@ class HSTUNetwork(SequenceNetwork):
         the last column's query time (:func:`query_timestamps`)."""
         x = self._embed(input_ids)  # [B, L, D]
         scale = attention_scale(attention_allowed(input_ids), self.attention_norm, self.max_len)
-        buckets = (
-            relative_time_buckets(
-                timestamps, self.time_reference, request_times, self.bucket_width, self.n_buckets
-            )
-            if self.with_time
-            else None
-        )
+        buckets = self.time_buckets(timestamps, request_times) if self.with_time else None
         weights = []
         for block in self.blocks:
             x, block_weights = block(x, buckets, scale, reference)
@@ -467,6 +461,13 @@ class HSTUNetwork(SequenceNetwork):
             bought = l2_normalised(self.item_embedding(input_ids))  # [B, L, D]: Ê of each purchase
             hidden = hidden + self.repeat.weights(input_ids, buckets) @ bought  # [B, L, D]
         return hidden, weights
+
+    def time_buckets(self, timestamps: Tensor, request_times: Tensor | None = None) -> Tensor:
+        """The network's time bucket ``[B, L, L]`` of every query/key pair
+        (:func:`relative_time_buckets` with its ``time_reference`` and bucket settings)."""
+        return relative_time_buckets(
+            timestamps, self.time_reference, request_times, self.bucket_width, self.n_buckets
+        )
 
     def item_embeddings(self) -> Tensor:
         return l2_normalised(self.item_embedding.weight)  # [n_items + 1, D], row 0 stays 0
@@ -637,18 +638,19 @@ class HSTU(NeuralRecommender[HSTUConfig]):
         times = list(timestamps) if timestamps is not None else list(range(len(history)))
         summary = f"HSTU scores item {item} at {score:.3f}"
         repeat = self.repeat_weights(history, timestamps)
-        if repeat is not None and int(item) in history[len(history) - len(repeat) :]:
-            latest = len(history) - 1 - list(reversed(list(history))).index(int(item))
-            gap = int(times[-1]) - int(times[latest])
+        offset = len(history) - (0 if repeat is None else len(repeat))  # where the network's tail starts
+        shown = list(history)[offset:]
+        if repeat is not None and int(item) in shown:
+            latest = len(shown) - 1 - shown[::-1].index(int(item))  # in the tail
+            gap = int(times[-1]) - int(times[offset + latest])
             summary += (
-                f" (its repeat term adds {repeat[latest - (len(history) - len(repeat))]:+.3f} for its "
+                f" (its repeat term adds {repeat[latest]:+.3f} for its "
                 f"purchase {gap / 86_400:.1f} days before the last)"
             )
         explanation = attention_explanation(
             self.name, item, history, tail, summary, "; predicting the next item it", timestamps=times
         )
         if repeat is not None:
-            offset = len(history) - len(repeat)
             for row in explanation.evidence:
                 row["repeat_weight"] = float(repeat[row["position"] - offset]) + 0.0  # no -0.0
         return explanation
@@ -663,9 +665,6 @@ class HSTU(NeuralRecommender[HSTUConfig]):
         if network.repeat is None:
             return None
         with torch.no_grad():
-            buckets = relative_time_buckets(
-                times, network.time_reference, None, network.bucket_width, network.n_buckets
-            )
-            weights = network.repeat.weights(inputs, buckets)[0, -1]  # [L]
+            weights = network.repeat.weights(inputs, network.time_buckets(times))[0, -1]  # [L]
         shown = min(len(history), inputs.shape[1])
         return weights[inputs.shape[1] - shown :].cpu().numpy().astype(np.float64)
