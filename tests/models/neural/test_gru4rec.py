@@ -90,3 +90,21 @@ def test_output_dense_is_a_linear_map_of_the_gru_output() -> None:
     torch.testing.assert_close(hidden[1], expected[1])
     torch.testing.assert_close(hidden[0, 2:], expected[0, 2:])
     assert float(hidden[0, :2].abs().max()) == 0.0
+
+
+def test_without_output_bias_scores_are_the_dot_products_alone() -> None:
+    """``output_bias=False``: no ``By`` parameter, and each score is the biased network's minus its bias."""
+    torch.manual_seed(0)
+    small = {"max_len": 6, "dim": 8, "dropout_embed": 0.0, "dropout_hidden": 0.0}
+    biased = GRU4RecNetwork(20, GRU4RecConfig(**small)).eval()
+    plain = GRU4RecNetwork(20, GRU4RecConfig(**small, output_bias=False)).eval()
+    assert plain.item_bias() is None and "output_bias" not in plain.state_dict()
+    with torch.no_grad():
+        biased.output_bias.normal_()
+    plain.load_state_dict({k: v for k, v in biased.state_dict().items() if k != "output_bias"})
+    inputs = torch.tensor([[0, 0, 3, 7, 1, 9], [2, 5, 8, 11, 13, 17]])
+    with torch.no_grad():
+        with_bias = biased.logits(biased.encode(inputs)[:, -1])
+        without = plain.logits(plain.encode(inputs)[:, -1])
+    torch.testing.assert_close(without, with_bias - biased.output_bias)
+    torch.testing.assert_close(without, plain.encode(inputs)[:, -1] @ plain.item_embeddings().T)

@@ -66,7 +66,7 @@ RESUMABLE_CHANGES = frozenset(
 ADDED_FIELDS: dict[str, object] = {
     "negatives": "sampled", "adam_beta2": 0.999, "warmup_epochs": 0, "label_smoothing": 0.0, "window_stride": 0, "epoch_repeats": 1,
     "time_key_rank": 0, "time_bucket_width": 0.301, "n_time_buckets": 128, "ema_decay": 0.0,
-    "output_dense": False, "repeat_rank": 0,
+    "output_dense": False, "repeat_rank": 0, "output_bias": True,
 }
 """Config fields added after checkpoints already existed, with the value that trains exactly as
 before they existed: a checkpoint that lacks the field resumes when the config has that value."""

@@ -21,6 +21,9 @@ output is a tanh, bounded in ``[-1, 1]`` per unit, so without the layer a confid
 large item embeddings, which with ``constrained_embedding`` are also the GRU's inputs; the
 layer lets the score's scale and the input scale differ.
 
+Option ``output_bias`` (on by default, as in the official code): ``False`` drops ``By``, so the
+score is ``h_t · Wy_i`` alone, as in RecBole's GRU4Rec.
+
 Deviations:
 
 * training: the official code uses *session-parallel mini-batches* and carries the hidden state
@@ -75,7 +78,7 @@ class GRU4RecNetwork(SequenceNetwork):
         super().__init__(n_items, config.max_len)
         dim, n_layers = config.dim, config.n_layers
         self.output_embedding = nn.Embedding(n_items + 1, dim)  # Wy [n_items + 1, D]
-        self.output_bias = nn.Parameter(torch.zeros(n_items + 1))  # By [n_items + 1]
+        self.output_bias = nn.Parameter(torch.zeros(n_items + 1)) if config.output_bias else None  # By [n_items + 1]
         self.input_embedding: nn.Embedding | None = None
         input_dim = dim
         if not config.constrained_embedding:
@@ -144,8 +147,8 @@ class GRU4RecNetwork(SequenceNetwork):
     def item_embeddings(self) -> Tensor:
         return self.output_embedding.weight  # [n_items + 1, D]
 
-    def item_bias(self) -> Tensor:
-        return self.output_bias  # [n_items + 1]
+    def item_bias(self) -> Tensor | None:
+        return self.output_bias  # [n_items + 1], or None without output_bias
 
 
 @dataclass
@@ -160,6 +163,9 @@ class GRU4RecConfig(NeuralConfig):
     embedding_dim: int = help_field(0, "Input embedding size without constrained_embedding (0 = dim).")
     output_dense: bool = help_field(
         False, "A linear layer from the GRU output to the scoring space (RecBole's GRU4Rec; not in the official code)."
+    )
+    output_bias: bool = help_field(
+        True, "A learned per-item bias By added to every score (the official code; RecBole's GRU4Rec has none)."
     )
     loss: Literal[LossName] = help_field("bpr_max", "Loss (see NeuralConfig); GRU4Rec's own are bpr_max and softmax.")
     n_negatives: int = help_field(1024, "Negatives per batch for the sampled losses (official n_sample: 2048).")
